@@ -1,0 +1,185 @@
+// The C ABI: every entry takes the GIL and stops every exception here.
+#include "engine_api.h"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "instance.h"
+#include "interpreter.h"
+
+using namespace pyproc::engine;
+
+struct pyproc_instance {
+    Instance* instance = nullptr;
+    std::string last_error;  // an error outside Python (engine not started...), kept for error_text
+};
+
+namespace {
+
+size_t copy_text(const std::string& text, char* out, size_t len) {
+    if (out && len > 0) {
+        const size_t n = std::min(text.size(), len - 1);
+        std::memcpy(out, text.data(), n);
+        out[n] = '\0';
+    }
+    return text.size();
+}
+
+// Runs `call` on a live instance with the GIL held; nothing escapes.
+template <class Call>
+void with_instance(pyproc_instance* handle, Call&& call) {
+    if (!handle || !handle->instance) return;
+    try {
+        GilEntry gil;
+        call(*handle->instance);
+    } catch (const std::exception& error) {
+        handle->last_error = std::string("engine error: ") + error.what();
+    } catch (...) {
+        handle->last_error = "engine error: unknown exception";
+    }
+}
+
+int start(const pyproc_start_options* options, char* err, size_t err_len) {
+    try {
+        if (!options || !options->program_name) return copy_text("no program name given", err, err_len), -1;
+        const std::string problem = start_interpreter(*options);
+        copy_text(problem, err, err_len);
+        return problem.empty() ? 0 : -1;
+    } catch (const std::exception& error) {
+        copy_text(error.what(), err, err_len);
+        return -1;
+    }
+}
+
+size_t python_version(char* out, size_t len) {
+    std::string version = interpreter_started() ? Py_GetVersion() : "";
+    return copy_text(version.substr(0, version.find(' ')), out, len);
+}
+
+pyproc_instance* create(const char* script_path, int32_t num_channels, double sample_rate) {
+    try {
+        auto* handle = new pyproc_instance;
+        if (!interpreter_started()) {
+            handle->last_error = "the engine was not started with a Python Home";
+            return handle;
+        }
+        GilEntry gil;
+        handle->instance = new Instance(script_path ? script_path : "", num_channels, sample_rate);
+        return handle;
+    } catch (...) {
+        return nullptr;
+    }
+}
+
+void destroy(pyproc_instance* handle) {
+    if (!handle) return;
+    if (handle->instance) {
+        try {
+            GilEntry gil;
+            delete handle->instance;
+        } catch (...) {
+        }
+    }
+    delete handle;
+}
+
+pyproc_state reload(pyproc_instance* handle) {
+    with_instance(handle, [](Instance& instance) { instance.reload(); });
+    return handle && handle->instance ? handle->instance->state() : PYPROC_ERRORED;
+}
+
+pyproc_state state(const pyproc_instance* handle) {
+    if (!handle || !handle->instance || !handle->last_error.empty()) return PYPROC_ERRORED;
+    return handle->instance->state();
+}
+
+size_t error_text(const pyproc_instance* handle, char* out, size_t len) {
+    if (!handle) return copy_text("no instance", out, len);
+    if (!handle->last_error.empty()) return copy_text(handle->last_error, out, len);
+    return copy_text(handle->instance ? handle->instance->error() : "", out, len);
+}
+
+size_t warning_text(const pyproc_instance* handle, char* out, size_t len) {
+    return copy_text(handle && handle->instance ? handle->instance->warnings() : "", out, len);
+}
+
+void begin_block(pyproc_instance* handle, int64_t first_sample_number, int32_t num_samples) {
+    if (handle && handle->instance) handle->instance->begin_block(first_sample_number, num_samples);
+}
+
+void process(pyproc_instance* handle, float* const* channels, int32_t num_channels, int32_t num_samples) {
+    if (!handle || !handle->instance || handle->instance->state() != PYPROC_READY || !channels) return;
+    with_instance(handle, [&](Instance& instance) { instance.process(channels, num_channels, num_samples); });
+}
+
+void ttl_event(pyproc_instance* handle, int32_t source_node, const char* channel_name, int64_t sample_number,
+               uint8_t line, uint8_t state) {
+    with_instance(handle, [&](Instance& instance) {
+        instance.ttl_event(source_node, channel_name, sample_number, line, state);
+    });
+}
+
+void spike(pyproc_instance* handle, const pyproc_spike* spike) {
+    if (!spike || !spike->waveform || spike->num_channels <= 0 || spike->num_samples <= 0) return;
+    with_instance(handle, [&](Instance& instance) { instance.spike(*spike); });
+}
+
+void start_acquisition(pyproc_instance* handle) {
+    with_instance(handle, [](Instance& instance) { instance.call_optional("start_acquisition"); });
+}
+
+void stop_acquisition(pyproc_instance* handle) {
+    with_instance(handle, [](Instance& instance) { instance.call_optional("stop_acquisition"); });
+}
+
+void start_recording(pyproc_instance* handle, const char* recording_dir) {
+    with_instance(handle, [&](Instance& instance) {
+        instance.call_optional("start_recording", recording_dir ? recording_dir : "");
+    });
+}
+
+void stop_recording(pyproc_instance* handle) {
+    with_instance(handle, [](Instance& instance) { instance.call_optional("stop_recording"); });
+}
+
+void outputs(const pyproc_instance* handle, pyproc_outputs* out) {
+    if (!out) return;
+    *out = handle && handle->instance ? handle->instance->outputs() : pyproc_outputs{};
+}
+
+void clear_outputs(pyproc_instance* handle) {
+    if (handle && handle->instance) handle->instance->clear_outputs();
+}
+
+void latency(const pyproc_instance* handle, pyproc_latency* out) {
+    if (!out) return;
+    *out = handle && handle->instance ? handle->instance->latency().summary() : pyproc_latency{};
+}
+
+const pyproc_engine_api api_table = {
+    PYPROC_ENGINE_ABI_VERSION,
+    start,
+    python_version,
+    create,
+    destroy,
+    reload,
+    state,
+    error_text,
+    warning_text,
+    begin_block,
+    process,
+    ttl_event,
+    spike,
+    start_acquisition,
+    stop_acquisition,
+    start_recording,
+    stop_recording,
+    outputs,
+    clear_outputs,
+    latency,
+};
+
+}  // namespace
+
+extern "C" PYPROC_ENGINE_EXPORT const pyproc_engine_api* pyproc_engine_entry(void) { return &api_table; }

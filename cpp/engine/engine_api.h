@@ -1,0 +1,123 @@
+/* The engine's C ABI: the only boundary between Python and its hosts (the
+ * GUI plugin and pyproc-host). Plain C types only; no exception and no Python
+ * error ever crosses it. Every entry takes the GIL itself, so any thread may
+ * call, but calls on one instance must not overlap.
+ *
+ * The loader resolves PYPROC_ENGINE_ENTRY with dlsym/GetProcAddress and checks
+ * abi_version before using anything else. */
+#ifndef PYPROC_ENGINE_API_H
+#define PYPROC_ENGINE_API_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PYPROC_ENGINE_ABI_VERSION 1u
+#define PYPROC_ENGINE_ENTRY "pyproc_engine_entry"
+
+#if defined(_WIN32)
+#define PYPROC_ENGINE_EXPORT __declspec(dllexport)
+#else
+#define PYPROC_ENGINE_EXPORT __attribute__((visibility("default")))
+#endif
+
+typedef struct pyproc_instance pyproc_instance;
+
+typedef enum {
+    PYPROC_NO_MODULE = 0, /* created without a script */
+    PYPROC_READY = 1,     /* module loaded, PyProcessor constructed */
+    PYPROC_ERRORED = 2    /* a Python error: data passes through, error_text says why */
+} pyproc_state;
+
+typedef struct {
+    const char* python_home;  /* PyConfig.home, UTF-8; NULL or "" for a venv (found from program_name) */
+    const char* program_name; /* the env's python executable, UTF-8: sets sys.executable */
+} pyproc_start_options;
+
+typedef struct {
+    int64_t sample_number;
+    uint8_t line;  /* 0-255 */
+    uint8_t state; /* 1 rising, 0 falling */
+} pyproc_ttl_event;
+
+typedef struct {
+    int64_t sample_number;
+    const char* electrode_name;
+    int32_t source_node;
+    uint16_t sorted_id;
+    int32_t num_channels;
+    int32_t num_samples;
+    const float* waveform; /* num_channels x num_samples, row-major */
+} pyproc_spike;
+
+/* What Python sent to the chain since the last clear_outputs(); the pointers
+ * stay valid until then. */
+typedef struct {
+    const pyproc_ttl_event* events;
+    size_t num_events;
+    const pyproc_spike* spikes;
+    size_t num_spikes;
+} pyproc_outputs;
+
+typedef struct {
+    uint64_t calls;
+    uint64_t overruns; /* calls slower than the buffer's real-time duration */
+    double p50_us;
+    double p99_us;
+    double max_us;
+} pyproc_latency;
+
+typedef struct {
+    uint32_t abi_version;
+
+    /* Starts the one interpreter of this process; later calls succeed only for the
+     * same home. Returns 0, or -1 with a message in err. Never finalized. */
+    int (*start)(const pyproc_start_options* options, char* err, size_t err_len);
+    /* sys.version's first word (e.g. "3.10.13") once started. */
+    size_t (*python_version)(char* out, size_t len);
+
+    /* A new instance; loads script_path (UTF-8, may be NULL or "") and constructs
+     * PyProcessor(processor, num_channels, sample_rate). Never NULL once started. */
+    pyproc_instance* (*create)(const char* script_path, int32_t num_channels, double sample_rate);
+    void (*destroy)(pyproc_instance* instance);
+    /* Re-imports the script and the helper modules beside it, then constructs a
+     * new PyProcessor. Returns the new state. */
+    pyproc_state (*reload)(pyproc_instance* instance);
+    pyproc_state (*state)(const pyproc_instance* instance);
+    /* The last error with its traceback, "" if none. Returns the full length. */
+    size_t (*error_text)(const pyproc_instance* instance, char* out, size_t len);
+    /* Warnings about how the module behaves (one per line), "" if none. */
+    size_t (*warning_text)(const pyproc_instance* instance, char* out, size_t len);
+
+    /* Announces the block about to be processed: events and spikes delivered
+     * next belong to it, and add_python_event offsets count from its start. */
+    void (*begin_block)(pyproc_instance* instance, int64_t first_sample_number, int32_t num_samples);
+    /* Calls process() on channels x num_samples floats, edited in place. Evenly
+     * spaced channel pointers reach Python without a copy. */
+    void (*process)(pyproc_instance* instance, float* const* channels, int32_t num_channels,
+                    int32_t num_samples);
+    void (*ttl_event)(pyproc_instance* instance, int32_t source_node, const char* channel_name,
+                      int64_t sample_number, uint8_t line, uint8_t state);
+    void (*spike)(pyproc_instance* instance, const pyproc_spike* spike);
+    void (*start_acquisition)(pyproc_instance* instance);
+    void (*stop_acquisition)(pyproc_instance* instance);
+    void (*start_recording)(pyproc_instance* instance, const char* recording_dir);
+    void (*stop_recording)(pyproc_instance* instance);
+
+    void (*outputs)(const pyproc_instance* instance, pyproc_outputs* out);
+    void (*clear_outputs)(pyproc_instance* instance);
+    void (*latency)(const pyproc_instance* instance, pyproc_latency* out);
+} pyproc_engine_api;
+
+typedef const pyproc_engine_api* (*pyproc_engine_entry_fn)(void);
+
+PYPROC_ENGINE_EXPORT const pyproc_engine_api* pyproc_engine_entry(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,265 @@
+#include "instance.h"
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+
+#include "interpreter.h"
+
+namespace pyproc::engine {
+
+namespace {
+
+std::atomic<int> next_instance_id{1};
+
+// The base object of numpy's view on the caller's memory: it owns nothing,
+// it only stops pybind11 from copying.
+py::capsule borrowed_memory() {
+    static int tag = 0;
+    return py::capsule(&tag, "oe_pyproc.borrowed", [](PyObject*) {});
+}
+
+bool evenly_spaced(float* const* channels, int32_t num_channels, int32_t num_samples, ptrdiff_t* stride) {
+    *stride = num_channels > 1 ? channels[1] - channels[0] : num_samples;
+    if (*stride < num_samples) return false;
+    for (int32_t c = 1; c < num_channels; ++c)
+        if (channels[c] - channels[0] != *stride * c) return false;
+    return true;
+}
+
+int64_t as_integer(const py::object& value, const char* name) {
+    if (PyFloat_Check(value.ptr()) || !PyIndex_Check(value.ptr()))
+        throw py::type_error(std::string(name) + " must be an integer, got " +
+                             runtime().attr("describe")(value).cast<std::string>());
+    return py::int_(py::reinterpret_steal<py::object>(PyNumber_Index(value.ptr()))).cast<int64_t>();
+}
+
+int64_t in_range(const py::object& value, const char* name, int64_t low, int64_t high) {
+    const int64_t number = as_integer(value, name);
+    if (number < low || number > high)
+        throw py::value_error(std::string(name) + " must be " + std::to_string(low) + "-" +
+                              std::to_string(high) + ", got " + std::to_string(number));
+    return number;
+}
+
+std::string shape_text(const py::array& array) {
+    std::string text = "(";
+    for (py::ssize_t i = 0; i < array.ndim(); ++i)
+        text += (i ? ", " : "") + std::to_string(array.shape(i));
+    return text + (array.ndim() == 1 ? ",)" : ")");
+}
+
+}  // namespace
+
+Instance::Instance(std::string script_path, int32_t num_channels, double sample_rate)
+    : id_(next_instance_id++),
+      script_path_(std::move(script_path)),
+      num_channels_(num_channels),
+      sample_rate_(sample_rate) {
+    if (!interpreter_problem().empty()) {
+        fail("start", interpreter_problem());
+        return;
+    }
+    handle_ = py::cast(ProcessorHandle{this});
+    module_name_ = runtime().attr("script_module_name")(id_, script_path_).cast<std::string>();
+    if (!script_path_.empty()) load();
+}
+
+Instance::~Instance() {
+    if (handle_) handle_.cast<ProcessorHandle&>().instance = nullptr;
+    release_python_objects();
+    handle_ = py::object();
+}
+
+void Instance::release_python_objects() {
+    process_fn_ = py::object();
+    processor_ = py::object();
+    module_ = py::object();
+    if (!module_name_.empty() && interpreter_problem().empty()) runtime().attr("unload")(module_name_);
+}
+
+void Instance::load() {
+    state_ = PYPROC_READY;  // so guarded() runs; fail() turns it errored
+    error_.clear();
+    guarded("loading " + script_path_, [&] {
+        module_ = runtime().attr("load_script")(script_path_, module_name_);
+        if (!py::hasattr(module_, "PyProcessor"))
+            throw py::value_error("the script defines no class PyProcessor: " + script_path_);
+    });
+    if (state_ != PYPROC_READY) return;
+    guarded("PyProcessor.__init__", [&] {
+        processor_ = module_.attr("PyProcessor")(handle_, num_channels_, sample_rate_);
+        if (!py::hasattr(processor_, "process"))
+            throw py::value_error("PyProcessor has no process(self, data) method");
+        process_fn_ = processor_.attr("process");
+    });
+}
+
+pyproc_state Instance::reload() {
+    if (!interpreter_problem().empty() || script_path_.empty()) return state_;
+    release_python_objects();
+    copy_buffers_ = false;
+    state_ = PYPROC_READY;
+    guarded("reloading helper modules", [&] { runtime().attr("forget_helpers")(script_path_); });
+    if (state_ == PYPROC_READY) load();
+    return state_;
+}
+
+template <class Call>
+void Instance::guarded(const std::string& where, Call&& call) {
+    if (state_ != PYPROC_READY) return;
+    try {
+        call();
+    } catch (const py::error_already_set& error) {
+        fail(where, error);
+    } catch (const std::exception& error) {
+        fail(where, error.what());
+    }
+}
+
+void Instance::fail(const std::string& where, const py::error_already_set& error) {
+    std::string text;
+    try {
+        text = runtime().attr("format_exception")(error.type(), error.value(), error.trace()).cast<std::string>();
+    } catch (...) {
+        text = error.what();
+    }
+    fail(where, text);
+}
+
+void Instance::fail(const std::string& where, const std::string& message) {
+    state_ = PYPROC_ERRORED;
+    error_ = "Error in " + where + ":\n" + message;
+}
+
+void Instance::warn_once(const std::string& warning) {
+    if (warnings_.find(warning) != std::string::npos) return;
+    warnings_ += (warnings_.empty() ? "" : "\n") + warning;
+}
+
+void Instance::begin_block(int64_t first_sample_number, int32_t num_samples) {
+    block_start_ = first_sample_number;
+    block_length_ = num_samples;
+}
+
+py::array Instance::wrap(float* const* channels, int32_t num_channels, int32_t num_samples, bool* copied) {
+    ptrdiff_t stride = 0;
+    *copied = copy_buffers_ || !evenly_spaced(channels, num_channels, num_samples, &stride);
+    if (!*copied) {
+        const std::vector<py::ssize_t> shape{num_channels, num_samples};
+        const std::vector<py::ssize_t> strides{static_cast<py::ssize_t>(stride * sizeof(float)), sizeof(float)};
+        return py::array_t<float>(shape, strides, channels[0], borrowed_memory());
+    }
+    py::array_t<float> data({num_channels, num_samples});
+    for (int32_t c = 0; c < num_channels; ++c)
+        std::memcpy(data.mutable_data(c, 0), channels[c], sizeof(float) * static_cast<size_t>(num_samples));
+    return std::move(data);
+}
+
+void Instance::take_result(const py::object& result, py::array& data) {
+    if (result.is_none() || result.is(data)) return;
+    py::array returned = py::module_::import("numpy").attr("asarray")(result);
+    if (returned.ndim() != 2 || returned.shape(0) != data.shape(0) || returned.shape(1) != data.shape(1))
+        throw py::value_error("process() returned an array of shape " + shape_text(returned) +
+                              "; return None or an array shaped like data " + shape_text(data));
+    data[py::ellipsis()] = returned;
+}
+
+void Instance::process(float* const* channels, int32_t num_channels, int32_t num_samples) {
+    if (state_ != PYPROC_READY || num_channels <= 0 || num_samples <= 0) return;
+    const auto started = std::chrono::steady_clock::now();
+    guarded("process()", [&] {
+        bool copied = false;
+        py::array data = wrap(channels, num_channels, num_samples, &copied);
+        take_result(process_fn_(data), data);
+        if (copied) {
+            for (int32_t c = 0; c < num_channels; ++c)
+                std::memcpy(channels[c], data.data(c, 0), sizeof(float) * static_cast<size_t>(num_samples));
+        } else if (data.ref_count() > 1) {
+            // The module kept a view of memory that the next buffer reuses.
+            copy_buffers_ = true;
+            warn_once("process() keeps a reference to `data` after returning; buffers are copied from now "
+                      "on (keep data.copy() instead to stay copy-free)");
+        }
+    });
+    const double micros = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - started).count();
+    latency_.add(micros, sample_rate_ > 0 ? 1e6 * num_samples / sample_rate_ : 0);
+}
+
+void Instance::ttl_event(int32_t source_node, const char* channel_name, int64_t sample_number, uint8_t line,
+                         uint8_t state) {
+    if (state_ != PYPROC_READY || !py::hasattr(processor_, "handle_ttl_event")) return;
+    guarded("handle_ttl_event()", [&] {
+        processor_.attr("handle_ttl_event")(source_node, channel_name ? channel_name : "", sample_number, line,
+                                            state ? 1 : 0);
+    });
+}
+
+void Instance::spike(const pyproc_spike& spike) {
+    if (state_ != PYPROC_READY || !py::hasattr(processor_, "handle_spike")) return;
+    guarded("handle_spike()", [&] {
+        py::array_t<float> waveform({spike.num_channels, spike.num_samples});
+        std::memcpy(waveform.mutable_data(), spike.waveform,
+                    sizeof(float) * static_cast<size_t>(spike.num_channels) * static_cast<size_t>(spike.num_samples));
+        processor_.attr("handle_spike")(spike.source_node, spike.electrode_name ? spike.electrode_name : "",
+                                        spike.num_channels, spike.num_samples, spike.sample_number,
+                                        spike.sorted_id, waveform);
+    });
+}
+
+void Instance::call_optional(const char* method) {
+    if (state_ != PYPROC_READY || !py::hasattr(processor_, method)) return;
+    guarded(std::string(method) + "()", [&] { processor_.attr(method)(); });
+}
+
+void Instance::call_optional(const char* method, const std::string& argument) {
+    if (state_ != PYPROC_READY || !py::hasattr(processor_, method)) return;
+    guarded(std::string(method) + "()", [&] { processor_.attr(method)(argument); });
+}
+
+void Instance::add_python_event(const py::object& line, const py::object& state, const py::object& offset) {
+    const auto line_number = static_cast<uint8_t>(in_range(line, "line", 0, 255));
+    if (!PyBool_Check(state.ptr()) && !PyIndex_Check(state.ptr()))
+        throw py::type_error("state must be True/False or 1/0, got " +
+                             runtime().attr("describe")(state).cast<std::string>());
+    const auto on = static_cast<uint8_t>(in_range(py::int_(state), "state", 0, 1));
+    const int64_t last = block_length_ > 0 ? block_length_ - 1 : 0;
+    const int64_t sample_offset = in_range(offset, "sample_offset", 0, last);
+    events_.push_back({block_start_ + sample_offset, line_number, on});
+}
+
+void Instance::add_python_spike(const py::object& sample_number, const py::object& waveform,
+                                const py::object& sorted_id, const py::object& electrode) {
+    const int64_t sample = in_range(sample_number, "sample_number", 0, INT64_MAX);
+    const auto sorted = static_cast<uint16_t>(in_range(sorted_id, "sorted_id", 0, 65535));
+    if (!py::isinstance<py::str>(electrode))
+        throw py::type_error("electrode must be a str, got " + runtime().attr("describe")(electrode).cast<std::string>());
+    py::array_t<float, py::array::c_style | py::array::forcecast> values;
+    try {
+        values = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(waveform);
+    } catch (const py::error_already_set&) {
+    }
+    if (!values)
+        throw py::type_error("waveform must be an array of numbers, got " +
+                             runtime().attr("describe")(waveform).cast<std::string>());
+    if (values.ndim() != 2 || values.shape(0) < 1 || values.shape(1) < 1)
+        throw py::value_error("waveform must be 2-D (channels x samples), got shape " + shape_text(values) +
+                              "; for one channel use waveform[np.newaxis, :]");
+    SpikeOut& stored = spike_store_.emplace_back();
+    stored.electrode = electrode.cast<std::string>();
+    stored.waveform.assign(values.data(), values.data() + values.size());
+    spikes_.push_back({sample, stored.electrode.c_str(), 0, sorted, static_cast<int32_t>(values.shape(0)),
+                       static_cast<int32_t>(values.shape(1)), stored.waveform.data()});
+}
+
+pyproc_outputs Instance::outputs() const {
+    return {events_.data(), events_.size(), spikes_.data(), spikes_.size()};
+}
+
+void Instance::clear_outputs() {
+    events_.clear();
+    spikes_.clear();
+    spike_store_.clear();
+}
+
+}  // namespace pyproc::engine

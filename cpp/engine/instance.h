@@ -1,0 +1,96 @@
+// One Python Processor: its own module object, PyProcessor, outputs and statistics.
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "engine_api.h"
+#include "latency.h"
+
+namespace pyproc::engine {
+
+namespace py = pybind11;
+
+class Instance;
+
+// The `processor` object handed to PyProcessor.__init__; it outlives nothing:
+// once its instance is destroyed, calls raise instead of touching freed memory.
+struct ProcessorHandle {
+    Instance* instance = nullptr;
+};
+
+class Instance {
+public:
+    // All methods expect the GIL held by the caller.
+    Instance(std::string script_path, int32_t num_channels, double sample_rate);
+    ~Instance();
+    Instance(const Instance&) = delete;
+    Instance& operator=(const Instance&) = delete;
+
+    pyproc_state reload();
+    pyproc_state state() const { return state_; }
+    const std::string& error() const { return error_; }
+    const std::string& warnings() const { return warnings_; }
+
+    void begin_block(int64_t first_sample_number, int32_t num_samples);
+    void process(float* const* channels, int32_t num_channels, int32_t num_samples);
+    void ttl_event(int32_t source_node, const char* channel_name, int64_t sample_number, uint8_t line,
+                   uint8_t state);
+    void spike(const pyproc_spike& spike);
+    void call_optional(const char* method);
+    void call_optional(const char* method, const std::string& argument);
+
+    // From Python (processor.add_python_event / add_python_spike); they raise on bad input.
+    void add_python_event(const py::object& line, const py::object& state, const py::object& offset);
+    void add_python_spike(const py::object& sample_number, const py::object& waveform,
+                          const py::object& sorted_id, const py::object& electrode);
+
+    pyproc_outputs outputs() const;
+    void clear_outputs();
+    const LatencyStats& latency() const { return latency_; }
+    int32_t num_channels() const { return num_channels_; }
+    double sample_rate() const { return sample_rate_; }
+
+private:
+    struct SpikeOut {
+        std::string electrode;
+        std::vector<float> waveform;
+    };
+
+    void load();
+    void release_python_objects();
+    void fail(const std::string& where, const py::error_already_set& error);
+    void fail(const std::string& where, const std::string& message);
+    void warn_once(const std::string& warning);
+    template <class Call> void guarded(const std::string& where, Call&& call);
+    py::array wrap(float* const* channels, int32_t num_channels, int32_t num_samples, bool* copied);
+    void take_result(const py::object& result, py::array& data);
+
+    const int id_;
+    const std::string script_path_;
+    const int32_t num_channels_;
+    const double sample_rate_;
+    std::string module_name_;
+    pyproc_state state_ = PYPROC_NO_MODULE;
+    std::string error_;
+    std::string warnings_;
+
+    py::object module_;
+    py::object processor_;
+    py::object handle_;
+    py::object process_fn_;
+    bool copy_buffers_ = false;  // set when a module keeps `data` beyond its call
+
+    int64_t block_start_ = 0;
+    int32_t block_length_ = 0;
+    std::vector<pyproc_ttl_event> events_;
+    std::deque<SpikeOut> spike_store_;  // deque: stable addresses for the headers below
+    std::vector<pyproc_spike> spikes_;
+    LatencyStats latency_;
+};
+
+}  // namespace pyproc::engine

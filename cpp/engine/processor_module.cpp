@@ -1,0 +1,42 @@
+// The embedded module `oe_pyprocessor`: the type of the `processor` object that
+// PyProcessor receives, through which Python sends events and spikes to the chain.
+#include <pybind11/embed.h>
+
+#include "instance.h"
+
+namespace py = pybind11;
+using pyproc::engine::Instance;
+using pyproc::engine::ProcessorHandle;
+
+namespace {
+
+Instance& live(const ProcessorHandle& handle) {
+    if (!handle.instance)
+        throw py::value_error("this processor was removed from the signal chain; its PyProcessor is no longer live");
+    return *handle.instance;
+}
+
+}  // namespace
+
+PYBIND11_EMBEDDED_MODULE(oe_pyprocessor, m) {
+    m.doc() = "The Python Processor's link back to the Open Ephys signal chain.";
+    py::class_<ProcessorHandle>(m, "PythonProcessor")
+        .def(
+            "add_python_event",
+            [](const ProcessorHandle& self, py::object line, py::object state, py::object sample_offset) {
+                live(self).add_python_event(line, state, sample_offset);
+            },
+            py::arg("line"), py::arg("state"), py::arg("sample_offset") = 0,
+            "Sends a TTL event on `line` (0-255) with `state` (True = on) at `sample_offset` "
+            "samples into the current buffer.")
+        .def(
+            "add_python_spike",
+            [](const ProcessorHandle& self, py::object sample_number, py::object waveform, py::object sorted_id,
+               py::object electrode) { live(self).add_python_spike(sample_number, waveform, sorted_id, electrode); },
+            py::arg("sample_number"), py::arg("waveform"), py::arg("sorted_id") = 0,
+            py::arg("electrode") = "Python Spikes",
+            "Sends a spike at `sample_number` with `waveform` (channels x samples, microvolts) and an "
+            "optional `sorted_id` (0-65535).")
+        .def_property_readonly("num_channels", [](const ProcessorHandle& self) { return live(self).num_channels(); })
+        .def_property_readonly("sample_rate", [](const ProcessorHandle& self) { return live(self).sample_rate(); });
+}

@@ -1,0 +1,385 @@
+// pyproc-host: runs PyProcessor modules through the loader and engine, exactly
+// as the GUI plugin does, on synthetic or recorded data.
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#if defined(_WIN32)
+#include <io.h>
+#define dup _dup
+#define dup2 _dup2
+#define fileno _fileno
+#else
+#include <unistd.h>
+#endif
+
+#include "json.h"
+#include "loader.h"
+#include "streams.h"
+
+namespace fs = std::filesystem;
+using namespace pyproc;
+using namespace pyproc::host;
+
+namespace {
+
+constexpr int kExitModuleErrored = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitPythonHome = 3;
+constexpr int32_t kFirstInstanceNode = 101;
+constexpr const char* kDefaultInput = "synthetic:channels=16,rate=30000,seconds=1,block=1024";
+constexpr const char* kUsage =
+    "usage: pyproc-host --python-home DIR --script FILE [--script FILE...] [--instances N]\n"
+    "                   [--input SOURCE] [--output DIR] [--block B] [--reload-at BLOCK]\n"
+    "                   [--engine-dir DIR...] [--json] [--progress]\n"
+    "SOURCE: synthetic:channels=C,rate=HZ,seconds=S,block=B[,seed=N] or an Open Ephys binary recording folder\n"
+    "exit status: 0 ok, 1 a module errored, 2 bad arguments or input, 3 unusable Python Home\n";
+
+struct UsageError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+struct Options {
+    fs::path python_home;
+    std::vector<std::string> scripts;
+    int instances_per_script = 1;
+    std::string input = kDefaultInput;
+    fs::path output;
+    int32_t block_size = 1024;
+    long reload_at = -1;
+    std::vector<fs::path> engine_dirs;
+    bool json = false;
+    bool progress = false;  // "@progress DONE TOTAL" lines on stderr, for oe-pyproc's progress bar
+};
+
+int positive(const std::string& flag, const std::string& value) {
+    try {
+        size_t used = 0;
+        const long number = std::stol(value, &used);
+        if (used == value.size() && number > 0 && number < (1L << 30)) return static_cast<int>(number);
+    } catch (const std::exception&) {
+    }
+    throw UsageError(flag + " needs a positive whole number, got '" + value + "'");
+}
+
+Options parse(int argc, char** argv) {
+    Options options;
+    for (int i = 1; i < argc; ++i) {
+        const std::string flag = argv[i];
+        if (flag == "--help" || flag == "-h") {
+            std::cout << kUsage;
+            std::exit(0);
+        }
+        if (flag == "--json" || flag == "--progress") {
+            (flag == "--json" ? options.json : options.progress) = true;
+            continue;
+        }
+        if (i + 1 >= argc) throw UsageError(flag == "--python-home" || flag == "--script" || flag == "--input"
+                                                ? flag + " needs a value"
+                                                : "unknown option '" + flag + "'");
+        const std::string value = argv[++i];
+        if (flag == "--python-home") options.python_home = fs::u8path(value);
+        else if (flag == "--script") options.scripts.push_back(value);
+        else if (flag == "--instances") options.instances_per_script = positive(flag, value);
+        else if (flag == "--input") options.input = value;
+        else if (flag == "--output") options.output = fs::u8path(value);
+        else if (flag == "--block") options.block_size = positive(flag, value);
+        else if (flag == "--reload-at") options.reload_at = positive(flag, value);
+        else if (flag == "--engine-dir") options.engine_dirs.push_back(fs::u8path(value));
+        else throw UsageError("unknown option '" + flag + "'");
+    }
+    if (options.python_home.empty()) throw UsageError("--python-home is required");
+    if (options.scripts.empty()) throw UsageError("--script is required");
+    return options;
+}
+
+std::string text_of(size_t (*getter)(const pyproc_instance*, char*, size_t), const pyproc_instance* instance) {
+    std::string text(getter(instance, nullptr, 0) + 1, '\0');
+    getter(instance, text.data(), text.size());
+    text.resize(text.size() - 1);
+    return text;
+}
+
+// One Python Processor in the host's chain.
+struct Node {
+    pyproc_instance* instance = nullptr;
+    std::string script;
+    int32_t node_id = 0;
+    int event_channel = -1;
+    std::map<std::tuple<std::string, int32_t, int32_t>, int> spike_channels;
+    uint64_t events_out = 0;
+    uint64_t spikes_out = 0;
+};
+
+class Chain {
+public:
+    Chain(const pyproc_engine_api& api, const Options& options, const StreamInfo& stream, RecordingWriter* writer)
+        : api_(api), stream_(stream), writer_(writer) {
+        for (const auto& script : options.scripts) {
+            for (int copy = 0; copy < options.instances_per_script; ++copy) {
+                Node node;
+                node.script = fs::absolute(fs::u8path(script)).u8string();
+                node.node_id = kFirstInstanceNode + static_cast<int32_t>(nodes_.size());
+                node.instance = api_.create(node.script.c_str(), stream.num_channels(), stream.sample_rate);
+                if (writer_) node.event_channel = writer_->add_event_channel(node.node_id, "Python Processor");
+                nodes_.push_back(std::move(node));
+            }
+        }
+        if (writer_) input_events_ = writer_->add_event_channel(stream.source_node_id, stream.source_node_name);
+    }
+
+    ~Chain() {
+        for (auto& node : nodes_) api_.destroy(node.instance);
+    }
+
+    using InstanceCall = void (*pyproc_engine_api::*)(pyproc_instance*);
+
+    void call_each(InstanceCall call) {
+        for (auto& node : nodes_) {
+            (api_.*call)(node.instance);
+            collect(node, nullptr);
+        }
+    }
+
+    void start_recording(const std::string& directory) {
+        for (auto& node : nodes_) {
+            api_.start_recording(node.instance, directory.c_str());
+            collect(node, nullptr);
+        }
+    }
+
+    void reload() {
+        for (auto& node : nodes_) api_.reload(node.instance);
+    }
+
+    // Each node sees the block as its predecessors left it, with their events and spikes.
+    void process(Block& block) {
+        if (writer_) writer_->write_events(input_events_, block.events);
+        std::vector<float*> channels(static_cast<size_t>(stream_.num_channels()));
+        for (int32_t c = 0; c < stream_.num_channels(); ++c) channels[static_cast<size_t>(c)] = block.channel(c);
+        for (auto& node : nodes_) {
+            api_.begin_block(node.instance, block.first_sample_number, block.num_samples);
+            deliver(node, block);
+            api_.process(node.instance, channels.data(), stream_.num_channels(), block.num_samples);
+            collect(node, &block);
+        }
+        if (writer_) writer_->write_block(block);
+    }
+
+    const std::vector<Node>& nodes() const { return nodes_; }
+
+private:
+    void deliver(Node& node, const Block& block) {
+        for (const auto& event : block.events)
+            api_.ttl_event(node.instance, event.source_node, event.channel_name.c_str(), event.sample_number,
+                           event.line, event.state ? 1 : 0);
+        for (const auto& spike : block.spikes) {
+            const pyproc_spike view{spike.sample_number, spike.electrode.c_str(), spike.source_node, spike.sorted_id,
+                                    spike.num_channels,  spike.num_samples,       spike.waveform.data()};
+            api_.spike(node.instance, &view);
+        }
+    }
+
+    // Takes what Python sent: into the recording, and (during a block) downstream.
+    void collect(Node& node, Block* block) {
+        pyproc_outputs out{};
+        api_.outputs(node.instance, &out);
+        std::vector<TtlEvent> events;
+        for (size_t i = 0; i < out.num_events; ++i)
+            events.push_back({out.events[i].sample_number, out.events[i].line, out.events[i].state != 0, node.node_id,
+                              "Python Processor Output"});
+        std::vector<Spike> spikes;
+        for (size_t i = 0; i < out.num_spikes; ++i) {
+            const pyproc_spike& s = out.spikes[i];
+            const size_t size = static_cast<size_t>(s.num_channels) * static_cast<size_t>(s.num_samples);
+            spikes.push_back({s.sample_number, s.electrode_name, node.node_id, s.sorted_id, s.num_channels,
+                              s.num_samples, std::vector<float>(s.waveform, s.waveform + size)});
+        }
+        api_.clear_outputs(node.instance);
+        node.events_out += events.size();
+        node.spikes_out += spikes.size();
+        if (writer_) record(node, events, spikes);
+        if (block) {
+            block->events.insert(block->events.end(), events.begin(), events.end());
+            block->spikes.insert(block->spikes.end(), spikes.begin(), spikes.end());
+        }
+    }
+
+    void record(Node& node, const std::vector<TtlEvent>& events, const std::vector<Spike>& spikes) {
+        writer_->write_events(node.event_channel, events);
+        for (const auto& spike : spikes) {
+            const auto key = std::make_tuple(spike.electrode, spike.num_channels, spike.num_samples);
+            auto found = node.spike_channels.find(key);
+            if (found == node.spike_channels.end())
+                found = node.spike_channels
+                            .emplace(key, writer_->add_spike_channel(node.node_id, "Python Processor", spike.electrode,
+                                                                     spike.num_channels, spike.num_samples))
+                            .first;
+            writer_->write_spikes(found->second, {spike});
+        }
+    }
+
+    const pyproc_engine_api& api_;
+    const StreamInfo& stream_;
+    RecordingWriter* writer_;
+    int input_events_ = -1;
+    std::vector<Node> nodes_;
+};
+
+struct RunTotals {
+    long blocks = 0;
+    int64_t samples = 0;
+};
+
+void report_progress(int64_t done, int64_t total) {
+    std::fprintf(stderr, "@progress %lld %lld\n", static_cast<long long>(done), static_cast<long long>(total));
+    std::fflush(stderr);
+}
+
+RunTotals run(Chain& chain, Source& source, const Options& options, const std::string& recording_dir) {
+    RunTotals totals;
+    chain.call_each(&pyproc_engine_api::start_acquisition);
+    chain.start_recording(recording_dir);
+    Block block;
+    while (source.next_block(block)) {
+        if (totals.blocks + 1 == options.reload_at) chain.reload();
+        chain.process(block);
+        ++totals.blocks;
+        totals.samples += block.num_samples;
+        if (options.progress && totals.blocks % 16 == 0) report_progress(totals.samples, source.info().num_samples);
+    }
+    if (options.progress) report_progress(totals.samples, source.info().num_samples);
+    chain.call_each(&pyproc_engine_api::stop_recording);
+    chain.call_each(&pyproc_engine_api::stop_acquisition);
+    return totals;
+}
+
+std::string number(double value) {
+    std::ostringstream out;
+    out.precision(6);
+    out << value;
+    return out.str();
+}
+
+std::string summary_json(const loader::LoadedEngine& engine, const Chain& chain, const StreamInfo& stream,
+                         const RunTotals& totals, const std::string& output) {
+    const pyproc_engine_api& api = *engine.api;
+    std::ostringstream out;
+    out << "{\"python_home\": " << json_escape(engine.home.root.u8string())
+        << ", \"python_home_kind\": " << json_escape(engine.home.kind_name())
+        << ", \"python_version\": " << json_escape(engine.python_version)
+        << ", \"engine\": " << json_escape(engine.engine_path.u8string()) << ", \"input\": {\"stream\": "
+        << json_escape(stream.name) << ", \"channels\": " << stream.num_channels()
+        << ", \"sample_rate\": " << number(stream.sample_rate) << ", \"samples\": " << totals.samples
+        << ", \"blocks\": " << totals.blocks << "}, \"output\": " << (output.empty() ? "null" : json_escape(output))
+        << ", \"instances\": [";
+    bool first = true;
+    for (const auto& node : chain.nodes()) {
+        pyproc_latency latency{};
+        api.latency(node.instance, &latency);
+        const pyproc_state state = api.state(node.instance);
+        const std::string error = text_of(api.error_text, node.instance);
+        out << (first ? "" : ", ") << "{\"script\": " << json_escape(node.script) << ", \"node_id\": " << node.node_id
+            << ", \"state\": \"" << (state == PYPROC_READY ? "ready" : state == PYPROC_ERRORED ? "errored" : "no_module")
+            << "\", \"error\": " << (error.empty() ? "null" : json_escape(error))
+            << ", \"warnings\": " << json_escape(text_of(api.warning_text, node.instance))
+            << ", \"calls\": " << latency.calls << ", \"overruns\": " << latency.overruns
+            << ", \"latency_us\": {\"p50\": " << number(latency.p50_us) << ", \"p99\": " << number(latency.p99_us)
+            << ", \"max\": " << number(latency.max_us) << "}, \"events_out\": " << node.events_out
+            << ", \"spikes_out\": " << node.spikes_out << "}";
+        first = false;
+    }
+    out << "]}";
+    return out.str();
+}
+
+void print_summary(const loader::LoadedEngine& engine, const Chain& chain, const StreamInfo& stream,
+                   const RunTotals& totals, const std::string& output) {
+    const pyproc_engine_api& api = *engine.api;
+    std::cout << "Python " << engine.python_version << " (" << engine.home.kind_name() << " "
+              << engine.home.root.u8string() << ")\n"
+              << "input: " << stream.name << ", " << stream.num_channels() << " channels at " << stream.sample_rate
+              << " Hz, " << totals.samples << " samples in " << totals.blocks << " blocks\n";
+    for (const auto& node : chain.nodes()) {
+        pyproc_latency latency{};
+        api.latency(node.instance, &latency);
+        const pyproc_state state = api.state(node.instance);
+        std::cout << "node " << node.node_id << " " << node.script << ": "
+                  << (state == PYPROC_READY ? "ready" : state == PYPROC_ERRORED ? "ERRORED" : "no module") << ", "
+                  << latency.calls << " calls, latency p50 " << number(latency.p50_us) << " us, p99 "
+                  << number(latency.p99_us) << " us, max " << number(latency.max_us) << " us, " << latency.overruns
+                  << " over budget, " << node.events_out << " events and " << node.spikes_out << " spikes out\n";
+        const std::string warnings = text_of(api.warning_text, node.instance);
+        if (!warnings.empty()) std::cout << "  warning: " << warnings << "\n";
+        if (state == PYPROC_ERRORED) std::cout << text_of(api.error_text, node.instance) << "\n";
+    }
+    if (!output.empty()) std::cout << "recording written to " << output << "\n";
+}
+
+// With --json, Python's print() must not corrupt the summary: fd 1 goes to
+// stderr, and the summary to a duplicate of the original stdout.
+FILE* reserve_stdout_for_json() {
+    std::fflush(stdout);
+    const int saved = dup(fileno(stdout));
+    dup2(fileno(stderr), fileno(stdout));
+    return fdopen(saved, "w");
+}
+
+const char* first_error_line(const std::string& error) {
+    static std::string line;
+    const auto end = error.find_last_not_of("\n");
+    const auto start = error.rfind('\n', end);
+    line = error.substr(start == std::string::npos ? 0 : start + 1);
+    return line.c_str();
+}
+
+int run_host(const Options& options) {
+    std::unique_ptr<Source> source = open_source(options.input, options.block_size);
+    std::unique_ptr<RecordingWriter> writer;
+    if (!options.output.empty()) writer = std::make_unique<RecordingWriter>(options.output, source->info());
+    const loader::LoadedEngine& engine = loader::load_engine(options.python_home, options.engine_dirs);
+    FILE* json_out = options.json ? reserve_stdout_for_json() : nullptr;
+
+    const std::string recording_dir = writer ? writer->recording_dir().u8string() : "";
+    Chain chain(*engine.api, options, source->info(), writer.get());
+    const RunTotals totals = run(chain, *source, options, recording_dir);
+    if (writer) writer->finish();
+
+    if (json_out) {
+        std::fprintf(json_out, "%s\n", summary_json(engine, chain, source->info(), totals, recording_dir).c_str());
+        std::fclose(json_out);
+    } else {
+        print_summary(engine, chain, source->info(), totals, recording_dir);
+    }
+    for (const auto& node : chain.nodes()) {
+        if (engine.api->state(node.instance) == PYPROC_ERRORED) {
+            std::cerr << "pyproc-host: node " << node.node_id << " errored: "
+                      << first_error_line(text_of(engine.api->error_text, node.instance)) << "\n";
+            return kExitModuleErrored;
+        }
+    }
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    try {
+        return run_host(parse(argc, argv));
+    } catch (const UsageError& error) {
+        std::cerr << "pyproc-host: " << error.what() << "\n" << kUsage;
+        return kExitUsage;
+    } catch (const loader::HomeError& error) {
+        std::cerr << "pyproc-host: " << error.what() << "\n";
+        return kExitPythonHome;
+    } catch (const std::exception& error) {
+        std::cerr << "pyproc-host: " << error.what() << "\n";
+        return kExitUsage;
+    }
+}

@@ -1,0 +1,3 @@
+from oe_pyproc.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,96 @@
+"""The oe-pyproc command line."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from oe_pyproc import __version__
+from oe_pyproc.host import HostNotFound, current_python_home, host_command, run_host
+
+DEFAULT_INPUT = "synthetic:channels=384,rate=30000,seconds=2,block=1024"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="oe-pyproc", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"oe-pyproc {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run a PyProcessor module through the real engine, no GUI needed")
+    run.add_argument("script", help="the module (a .py file defining class PyProcessor)")
+    run.add_argument("--input", default=DEFAULT_INPUT,
+                     help=f"synthetic:channels=C,rate=HZ,seconds=S,block=B[,seed=N] or a recording folder "
+                          f"(default {DEFAULT_INPUT})")
+    run.add_argument("--output", help="write an Open Ephys binary recording into this (new) folder")
+    run.add_argument("--python-home", type=Path, default=None,
+                     help="the env to run in (default: the one running this command)")
+    run.add_argument("--instances", type=int, default=1, help="instances of the module in series")
+    run.add_argument("--json", action="store_true", help="print the host's JSON summary")
+    run.set_defaults(handler=command_run)
+    return parser
+
+
+def latency_table(summary: dict) -> Table:
+    table = Table(title=f"Python {summary['python_version']} ({summary['python_home_kind']}: {summary['python_home']})")
+    for column in ("node", "state", "calls", "p50 µs", "p99 µs", "max µs", "over budget", "events", "spikes"):
+        table.add_column(column, justify="right" if column not in ("state",) else "left")
+    for instance in summary["instances"]:
+        latency = instance["latency_us"]
+        state = "[green]ready" if instance["state"] == "ready" else f"[red]{instance['state']}"
+        table.add_row(str(instance["node_id"]), state, str(instance["calls"]), f"{latency['p50']:.1f}",
+                      f"{latency['p99']:.1f}", f"{latency['max']:.1f}", str(instance["overruns"]),
+                      str(instance["events_out"]), str(instance["spikes_out"]))
+    return table
+
+
+def command_run(args: argparse.Namespace, console: Console) -> int:
+    python_home = args.python_home or current_python_home()
+    command = host_command([args.script], python_home, input_source=args.input, output=args.output,
+                           instances=args.instances)
+    if args.json:
+        result = run_host(command)
+    else:
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                      TimeRemainingColumn(), console=console, transient=True) as progress:
+            task = progress.add_task(Path(args.script).name, total=None)
+            result = run_host(command, on_progress=lambda done, total: progress.update(task, completed=done,
+                                                                                      total=total),
+                              echo=lambda line: progress.console.print(line, markup=False, highlight=False))
+    if result.summary is None:
+        console.print(f"[red]✗[/] {result.reason}", highlight=False)
+        return result.returncode or 1
+    if args.json:
+        print(__import__("json").dumps(result.summary, indent=2))
+        return result.returncode
+    stream = result.summary["input"]
+    console.print(f"{stream['channels']} channels at {stream['sample_rate']:g} Hz, {stream['samples']} samples "
+                  f"in {stream['blocks']} blocks", highlight=False)
+    console.print(latency_table(result.summary))
+    for instance in result.summary["instances"]:
+        if instance["warnings"]:
+            console.print(f"[yellow]![/] node {instance['node_id']}: {instance['warnings']}", highlight=False)
+        if instance["error"]:
+            console.print(f"[red]✗[/] node {instance['node_id']} errored:\n{instance['error']}", highlight=False,
+                          markup=False)
+    if result.summary["output"]:
+        console.print(f"recording written to {result.summary['output']}", highlight=False)
+    return result.returncode
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    console = Console(stderr=False)
+    try:
+        return args.handler(args, console)
+    except HostNotFound as error:
+        console.print(f"[red]✗[/] {error}", highlight=False)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""Runs pyproc-host, the GUI-free twin of the plugin, and reads its summary."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+HOST_NAME = "pyproc-host" + (".exe" if os.name == "nt" else "")
+
+
+class HostNotFound(RuntimeError):
+    pass
+
+
+def host_executable() -> Path:
+    """pyproc-host as installed beside this package's Python, else on PATH."""
+    override = os.environ.get("OE_PYPROC_HOST")
+    candidates = [Path(override)] if override else []
+    candidates.append(Path(sysconfig.get_path("scripts")) / HOST_NAME)
+    candidates.append(Path(sys.executable).parent / HOST_NAME)
+    found = shutil.which("pyproc-host")
+    if found:
+        candidates.append(Path(found))
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise HostNotFound(
+        "pyproc-host is not installed; run `pip install .` in the oe-python-processor folder "
+        "(or set OE_PYPROC_HOST to its path)"
+    )
+
+
+def current_python_home() -> Path:
+    """The environment this command runs in: a conda env, a venv or an installation."""
+    return Path(sys.prefix)
+
+
+@dataclass
+class HostRun:
+    returncode: int
+    summary: Optional[dict]
+    stderr: str
+    command: list = field(default_factory=list)
+
+    @property
+    def reason(self) -> str:
+        """The host's one-line reason for a non-zero exit."""
+        lines = [line for line in self.stderr.splitlines() if line.startswith("pyproc-host: ")]
+        return lines[-1][len("pyproc-host: "):] if lines else self.stderr.strip()
+
+
+def host_command(script_paths: Sequence[str], python_home: Path, *, input_source: Optional[str] = None,
+                 output: Optional[str] = None, instances: int = 1, extra: Sequence[str] = ()) -> list:
+    command = [str(host_executable()), "--python-home", str(python_home), "--json"]
+    for script in script_paths:
+        command += ["--script", str(script)]
+    if instances != 1:
+        command += ["--instances", str(instances)]
+    if input_source:
+        command += ["--input", input_source]
+    if output:
+        command += ["--output", str(output)]
+    return command + list(extra)
+
+
+def run_host(command: list, on_progress: Optional[Callable[[int, int], None]] = None,
+             echo: Callable[[str], None] = lambda line: print(line, file=sys.stderr)) -> HostRun:
+    """Runs the host; progress lines go to on_progress, the module's own output to echo."""
+    process = subprocess.Popen(command + (["--progress"] if on_progress else []), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="replace")
+    stderr_lines = []
+    assert process.stderr is not None and process.stdout is not None
+    for line in process.stderr:
+        line = line.rstrip("\n")
+        if line.startswith("@progress ") and on_progress:
+            done, total = (int(part) for part in line.split()[1:3])
+            on_progress(done, total)
+            continue
+        stderr_lines.append(line)
+        if not line.startswith("pyproc-host: "):
+            echo(line)
+    stdout = process.stdout.read()
+    returncode = process.wait()
+    summary = json.loads(stdout) if stdout.strip() else None
+    return HostRun(returncode, summary, "\n".join(stderr_lines), command)

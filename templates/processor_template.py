@@ -1,0 +1,60 @@
+"""A Python Processor module: copy this file and fill in the methods you need.
+
+Runs unchanged in the published Python Processor plugin. Only __init__ and
+process are required; every other method may be deleted.
+"""
+import numpy as np
+import oe_pyprocessor  # noqa: F401  (the embedded module; the GUI provides it)
+
+
+class PyProcessor:
+    def __init__(self, processor, num_channels, sample_rate):
+        """Called when the module is loaded and whenever the stream changes.
+
+        processor: sends events (and spikes) back to the signal chain:
+            processor.add_python_event(line, state[, sample_offset])
+            processor.add_python_spike(sample_number, waveform[, sorted_id])
+        num_channels (int): channels in the selected stream.
+        sample_rate (float): samples per second of the selected stream.
+        """
+        self.processor = processor
+        self.num_channels = num_channels
+        self.sample_rate = sample_rate
+
+    def process(self, data):
+        """Called for every buffer.
+
+        data: float32 array, channels x samples, in microvolts. Edit it in
+        place (data[:] = ..., data *= ...) or return a new array of the same
+        shape; assigning a new array to `data` does not reach the chain.
+        """
+        pass
+
+    def start_acquisition(self):
+        """Called when acquisition starts."""
+
+    def stop_acquisition(self):
+        """Called when acquisition stops."""
+
+    def start_recording(self, recording_dir):
+        """Called when recording starts; recording_dir (str) is where the data go."""
+
+    def stop_recording(self):
+        """Called when recording stops."""
+
+    def handle_ttl_event(self, source_node, channel, sample_number, line, state):
+        """Called for each TTL event of the selected stream.
+
+        source_node (int): id of the processor that made the event.
+        channel (str): name of the event channel.
+        sample_number (int): sample at which the event happened.
+        line (int): TTL line, 0-255.
+        state (int): 1 for on, 0 for off.
+        """
+
+    def handle_spike(self, source_node, electrode_name, num_channels, num_samples,
+                     sample_number, sorted_id, spike_data):
+        """Called for each spike of the selected stream.
+
+        spike_data: float32 array, num_channels x num_samples, in microvolts.
+        """

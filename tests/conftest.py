@@ -1,0 +1,90 @@
+"""Fixtures that drive the real pyproc-host process through the real engine."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from oe_pyproc.host import HostRun, current_python_home, host_command, host_executable, run_host
+
+SCRIPTS = Path(__file__).parent / "scripts"
+BIT_VOLTS = 0.195
+
+
+@pytest.fixture(scope="session")
+def python_home() -> Path:
+    """The env running the tests: `pip install .` put its engine there."""
+    return current_python_home()
+
+
+@pytest.fixture(scope="session")
+def host() -> Path:
+    return host_executable()
+
+
+class Host:
+    """Runs pyproc-host on scripts copied into a scratch folder."""
+
+    def __init__(self, python_home: Path, workdir: Path):
+        self.python_home = python_home
+        self.workdir = workdir
+        self.runs = 0
+
+    def script(self, name: str, source: str | None = None) -> Path:
+        """A copy of tests/scripts/<name> (or the given source) in the scratch folder."""
+        path = self.workdir / name
+        if source is None:
+            shutil.copy(SCRIPTS / name, path)
+        else:
+            path.write_text(source)
+        return path
+
+    def run(self, *scripts: Path, input_source: str = "synthetic:channels=8,rate=30000,seconds=0.5,block=1000",
+            output: bool = True, instances: int = 1, extra=(), python_home: Path | None = None) -> HostRun:
+        self.runs += 1
+        out = self.workdir / f"out{self.runs}" if output else None
+        command = host_command([str(s) for s in scripts], python_home or self.python_home,
+                               input_source=input_source, output=out, instances=instances, extra=extra)
+        result = run_host(command, echo=lambda line: None)
+        result.output_dir = out
+        return result
+
+
+@pytest.fixture
+def pyhost(python_home, tmp_path) -> Host:
+    return Host(python_home, tmp_path)
+
+
+def recording(output_dir: Path):
+    """The recording written by the host, opened with open-ephys-python-tools."""
+    from open_ephys.analysis import Session
+
+    session = Session(str(output_dir))
+    return session.recordnodes[0].recordings[0]
+
+
+def continuous_int16(output_dir: Path) -> np.ndarray:
+    """samples x channels as stored (int16)."""
+    return np.asarray(recording(output_dir).continuous[0].samples)
+
+
+def events_of(output_dir: Path, node_id: int):
+    events = recording(output_dir).events
+    if events is None:
+        return events
+    return events[events.processor_id == node_id]
+
+
+def quantize(microvolts: np.ndarray) -> np.ndarray:
+    """What the recording stores for float32 microvolts: the Record Node's rounding."""
+    return np.clip(np.rint(microvolts.astype(np.float32).astype(np.float64) / BIT_VOLTS), -32768, 32767).astype(np.int16)
+
+
+def read_log(path: Path):
+    return [json.loads(line) for line in path.read_text().splitlines()]

@@ -88,3 +88,9 @@ def quantize(microvolts: np.ndarray) -> np.ndarray:
 
 def read_log(path: Path):
     return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def spike_channel_name(spikes) -> str:
+    """Its name in open-ephys-python-tools 1.x (a dataclass) and 0.1.x (a dict)."""
+    metadata = spikes.metadata
+    return metadata["name"] if isinstance(metadata, dict) else metadata.name

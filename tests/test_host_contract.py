@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import continuous_int16, events_of, quantize, read_log, recording
+from conftest import continuous_int16, events_of, quantize, read_log, recording, spike_channel_name
 
 SYNTHETIC = "synthetic:channels=8,rate=30000,seconds=0.5,block=1000"
 
@@ -88,7 +88,7 @@ def test_spikes_in_and_out(pyhost):
     result = pyhost.run(pyhost.script("spike_echo.py"), input_source=SYNTHETIC)
     assert result.returncode == 0, result.stderr
     rec = recording(result.output_dir)
-    echoes = [s for s in rec.spikes if s.metadata.name.startswith("Echo")]
+    echoes = [s for s in rec.spikes if spike_channel_name(s).startswith("Echo")]
     synthetic = pyhost.run(pyhost.script("record_callbacks.py"), input_source=SYNTHETIC, output=False)
     assert synthetic.returncode == 0
     sent = [c for c in read_log(pyhost.workdir / "calls.jsonl") if c["call"] == "handle_spike"]

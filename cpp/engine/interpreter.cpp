@@ -47,6 +47,7 @@ std::string initialize(const pyproc_start_options& options) {
     config.install_signal_handlers = 0;  // signals belong to the host program
     config.parse_argv = 0;
     config.use_environment = 0;          // PYTHONHOME/PYTHONPATH must not override the chosen home
+    config.buffered_stdio = 0;           // never finalized, so buffered prints would be lost at exit
     PyStatus status = set_path(config, &config.program_name, options.program_name);
     if (!PyStatus_Exception(status)) status = set_path(config, &config.executable, options.program_name);
     if (!PyStatus_Exception(status) && options.python_home && *options.python_home)

@@ -233,14 +233,32 @@ private:
 
 }  // namespace
 
+namespace {
+void require_type(JsonValue::Type actual, JsonValue::Type expected) {
+    if (actual != expected)
+        throw std::runtime_error(std::string("expected ") + type_name(expected) + ", found " + type_name(actual));
+}
+}  // namespace
+
 bool JsonValue::as_bool() const {
-    if (type_ != Type::Bool) throw std::runtime_error(std::string("expected a boolean, found ") + type_name(type_));
+    require_type(type_, Type::Bool);
     return bool_;
 }
-
 double JsonValue::as_number() const {
-    if (type_ != Type::Number) throw std::runtime_error(std::string("expected a number, found ") + type_name(type_));
+    require_type(type_, Type::Number);
     return number_;
+}
+const std::string& JsonValue::as_string() const {
+    require_type(type_, Type::String);
+    return string_;
+}
+const JsonValue::Array& JsonValue::as_array() const {
+    require_type(type_, Type::Array);
+    return array_;
+}
+const JsonValue::Object& JsonValue::as_object() const {
+    require_type(type_, Type::Object);
+    return object_;
 }
 
 int64_t JsonValue::as_int() const {
@@ -248,21 +266,6 @@ int64_t JsonValue::as_int() const {
     if (value != std::floor(value) || std::abs(value) > 9.2e18)
         throw std::runtime_error("expected an integer, found " + format_double(value));
     return static_cast<int64_t>(value);
-}
-
-const std::string& JsonValue::as_string() const {
-    if (type_ != Type::String) throw std::runtime_error(std::string("expected a string, found ") + type_name(type_));
-    return string_;
-}
-
-const JsonValue::Array& JsonValue::as_array() const {
-    if (type_ != Type::Array) throw std::runtime_error(std::string("expected an array, found ") + type_name(type_));
-    return array_;
-}
-
-const JsonValue::Object& JsonValue::as_object() const {
-    if (type_ != Type::Object) throw std::runtime_error(std::string("expected an object, found ") + type_name(type_));
-    return object_;
 }
 
 const JsonValue* JsonValue::find(const std::string& key) const {
@@ -276,6 +279,35 @@ const JsonValue& JsonValue::at(const std::string& key) const {
     as_object();
     if (const JsonValue* value = find(key)) return *value;
     throw std::runtime_error("missing key \"" + key + "\"");
+}
+
+namespace {
+// Runs ACCESS on member KEY of OBJECT, prefixing any type error with the key.
+template <typename Access>
+auto access_member(const JsonValue& object, const std::string& key, Access access) -> decltype(access(object)) {
+    const JsonValue& member = object.at(key);
+    try {
+        return access(member);
+    } catch (const std::runtime_error& error) {
+        throw std::runtime_error("\"" + key + "\": " + error.what());
+    }
+}
+}  // namespace
+
+double JsonValue::number_at(const std::string& key) const {
+    return access_member(*this, key, [](const JsonValue& v) { return v.as_number(); });
+}
+
+int64_t JsonValue::int_at(const std::string& key) const {
+    return access_member(*this, key, [](const JsonValue& v) { return v.as_int(); });
+}
+
+const std::string& JsonValue::string_at(const std::string& key) const {
+    return access_member(*this, key, [](const JsonValue& v) -> const std::string& { return v.as_string(); });
+}
+
+const JsonValue::Array& JsonValue::array_at(const std::string& key) const {
+    return access_member(*this, key, [](const JsonValue& v) -> const Array& { return v.as_array(); });
 }
 
 JsonValue& JsonValue::set(const std::string& key, JsonValue value) {

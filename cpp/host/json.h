@@ -2,6 +2,7 @@
 // structure.oebin files of Open Ephys recordings and the host's summaries.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -49,6 +50,13 @@ public:
     const JsonValue* find(const std::string& key) const;
     // The member KEY of an object; throws std::runtime_error if absent.
     const JsonValue& at(const std::string& key) const;
+    // Typed access to member KEY; errors name the key, e.g.
+    // "\"sample_rate\" is a string, expected a number".
+    double number_at(const std::string& key) const;
+    int64_t int_at(const std::string& key) const;
+    const std::string& string_at(const std::string& key) const;
+    const Array& array_at(const std::string& key) const;
+
     // Adds or replaces member KEY, turning a null value into an object.
     JsonValue& set(const std::string& key, JsonValue value);
     // Appends to an array, turning a null value into an array.

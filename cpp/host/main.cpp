@@ -7,6 +7,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -242,10 +243,7 @@ void report_progress(int64_t done, int64_t total) {
     std::fflush(stderr);
 }
 
-RunTotals run(Chain& chain, Source& source, const Options& options, const std::string& recording_dir) {
-    RunTotals totals;
-    chain.call_each(&pyproc_engine_api::start_acquisition);
-    chain.start_recording(recording_dir);
+void process_blocks(Chain& chain, Source& source, const Options& options, RunTotals& totals) {
     Block block;
     while (source.next_block(block)) {
         if (totals.blocks + 1 == options.reload_at) chain.reload();
@@ -255,6 +253,25 @@ RunTotals run(Chain& chain, Source& source, const Options& options, const std::s
         if (options.progress && totals.blocks % 16 == 0) report_progress(totals.samples, source.info().num_samples);
     }
     if (options.progress) report_progress(totals.samples, source.info().num_samples);
+}
+
+
+RunTotals run(Chain& chain, Source& source, const Options& options, const std::string& recording_dir) {
+    RunTotals totals;
+    chain.call_each(&pyproc_engine_api::start_acquisition);
+    chain.start_recording(recording_dir);
+    // Buffers are processed on a thread of their own, as the GUI's audio thread
+    // does, while everything else runs on this one.
+    std::exception_ptr failure;
+    std::thread audio([&] {
+        try {
+            process_blocks(chain, source, options, totals);
+        } catch (...) {
+            failure = std::current_exception();
+        }
+    });
+    audio.join();
+    if (failure) std::rethrow_exception(failure);
     chain.call_each(&pyproc_engine_api::stop_recording);
     chain.call_each(&pyproc_engine_api::stop_acquisition);
     return totals;

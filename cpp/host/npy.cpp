@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cstring>
+#include <sstream>
 #include <stdexcept>
 
 namespace pyproc::host {
@@ -87,9 +89,11 @@ private:
         while (peek() != ')') {
             if (!std::isdigit(static_cast<unsigned char>(text_[pos_])))
                 fail(path_, "has a malformed .npy header (shape is not a tuple of integers)");
-            size_t digits = 0;
-            shape.push_back(std::stoull(text_.substr(pos_), &digits));
-            pos_ += digits;
+            size_t dim = 0;
+            const auto [end, error] = std::from_chars(text_.data() + pos_, text_.data() + text_.size(), dim);
+            if (error != std::errc()) fail(path_, "has a malformed .npy header (a dimension is too large)");
+            shape.push_back(dim);
+            pos_ = static_cast<size_t>(end - text_.data());
             if (peek() == ',') ++pos_;
         }
         ++pos_;
@@ -98,8 +102,9 @@ private:
 };
 
 size_t item_size_of(const std::string& descr, const std::filesystem::path& path) {
-    static const char* const kSupported[] = {"|i1", "|u1", "<i2", "<u2", "<i4", "<u4",
-                                             "<f4", "<i8", "<u8", "<f8"};
+    // numpy writes single bytes as "|u1", but "<u1" means the same.
+    static const char* const kSupported[] = {"|i1", "|u1", "<i1", "<u1", "<i2", "<u2", "<i4",
+                                             "<u4", "<f4", "<i8", "<u8", "<f8"};
     for (const char* supported : kSupported)
         if (descr == supported) return static_cast<size_t>(descr[2] - '0');
     fail(path, "has dtype '" + descr + "'; supported are " +
@@ -112,36 +117,62 @@ uint32_t read_little_endian(const unsigned char* bytes, size_t count) {
     return value;
 }
 
+template <typename Number>
+std::string number_text(Number value) {
+    std::ostringstream out;
+    out << value;
+    return out.str();
+}
+
+// Casting a float that does not fit (or NaN) to an integer is undefined
+// behaviour, so such values are refused instead.
+template <typename T, typename Stored>
+bool fits(Stored value) {
+    if constexpr (std::is_floating_point_v<Stored> && std::is_integral_v<T>) {
+        // lowest() and max() + 1 are powers of two, so both bounds are exact in
+        // floating point (max() itself may round up to max() + 1, which is harmless).
+        return value >= static_cast<Stored>(std::numeric_limits<T>::lowest()) &&
+               value < static_cast<Stored>(std::numeric_limits<T>::max()) + 1;
+    } else {
+        (void)value;
+        return true;
+    }
+}
+
 template <typename Stored, typename T>
-void convert_elements(const char* bytes, size_t count, T* out) {
+void convert_elements(const char* bytes, size_t count, T* out, const std::filesystem::path& path) {
     for (size_t i = 0; i < count; ++i) {
         Stored value;
         std::memcpy(&value, bytes + i * sizeof(Stored), sizeof(Stored));
+        if (!fits<T>(value))
+            fail(path, "holds the value " + number_text(value) + " at index " + std::to_string(i) +
+                           ", which does not fit the integer type it is read as");
         out[i] = static_cast<T>(value);
     }
 }
 
 template <typename T>
-void convert_from_descr(const std::string& descr, const char* bytes, size_t count, T* out) {
+void convert_from_descr(const std::string& descr, const char* bytes, size_t count, T* out,
+                        const std::filesystem::path& path) {
     const char kind = descr[1];
     const int size = descr[2] - '0';
     if (kind == 'f') {
-        if (size == 4) return convert_elements<float>(bytes, count, out);
-        return convert_elements<double>(bytes, count, out);
+        if (size == 4) return convert_elements<float>(bytes, count, out, path);
+        return convert_elements<double>(bytes, count, out, path);
     }
     if (kind == 'i') {
         switch (size) {
-            case 1: return convert_elements<int8_t>(bytes, count, out);
-            case 2: return convert_elements<int16_t>(bytes, count, out);
-            case 4: return convert_elements<int32_t>(bytes, count, out);
-            default: return convert_elements<int64_t>(bytes, count, out);
+            case 1: return convert_elements<int8_t>(bytes, count, out, path);
+            case 2: return convert_elements<int16_t>(bytes, count, out, path);
+            case 4: return convert_elements<int32_t>(bytes, count, out, path);
+            default: return convert_elements<int64_t>(bytes, count, out, path);
         }
     }
     switch (size) {
-        case 1: return convert_elements<uint8_t>(bytes, count, out);
-        case 2: return convert_elements<uint16_t>(bytes, count, out);
-        case 4: return convert_elements<uint32_t>(bytes, count, out);
-        default: return convert_elements<uint64_t>(bytes, count, out);
+        case 1: return convert_elements<uint8_t>(bytes, count, out, path);
+        case 2: return convert_elements<uint16_t>(bytes, count, out, path);
+        case 4: return convert_elements<uint32_t>(bytes, count, out, path);
+        default: return convert_elements<uint64_t>(bytes, count, out, path);
     }
 }
 
@@ -196,8 +227,8 @@ NpyHeader read_npy_header(const std::filesystem::path& path) {
     HeaderDictParser(text, path).parse_into(header);
     header.item_size = item_size_of(header.descr, path);
     header.data_offset = 8 + length_bytes + header_length;
-    size_t nontrivial_dims = std::count_if(header.shape.begin(), header.shape.end(), [](size_t d) { return d > 1; });
-    if (header.fortran_order && nontrivial_dims > 1)
+    const auto nontrivial_dims = std::count_if(header.shape.begin(), header.shape.end(), [](size_t d) { return d > 1; });
+    if (header.fortran_order && nontrivial_dims > 1)  // 1-D data is the same in either order
         fail(path, "is stored in Fortran order, which is not supported");
     size_t count = 1;
     for (size_t dim : header.shape) {
@@ -225,7 +256,7 @@ std::vector<T> load_npy_as(const std::filesystem::path& path, std::vector<size_t
     if (static_cast<size_t>(file.gcount()) != bytes.size()) fail(path, "could not be read completely");
 
     std::vector<T> values(count);
-    convert_from_descr(header.descr, bytes.data(), count, values.data());
+    convert_from_descr(header.descr, bytes.data(), count, values.data(), path);
     if (shape) *shape = header.shape;
     return values;
 }

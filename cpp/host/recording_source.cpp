@@ -83,9 +83,13 @@ std::optional<int32_t> processor_id_of_folder(const std::string& folder_name) {
     return static_cast<int32_t>(id);
 }
 
+// Optional members: the fallback if KEY is absent, an error if it has the wrong type.
 std::string string_or(const JsonValue& object, const std::string& key, const std::string& fallback) {
-    const JsonValue* value = object.find(key);
-    return value && value->is_string() ? value->as_string() : fallback;
+    return object.find(key) ? object.string_at(key) : fallback;
+}
+
+int32_t int_or(const JsonValue& object, const std::string& key, int32_t fallback) {
+    return object.find(key) ? static_cast<int32_t>(object.int_at(key)) : fallback;
 }
 
 // What structure.oebin says about the first continuous stream and the event
@@ -112,32 +116,31 @@ struct Layout {
 };
 
 void read_continuous_entry(const JsonValue& oebin, Layout& layout) {
-    const JsonValue::Array& streams = oebin.at("continuous").as_array();
+    const JsonValue::Array& streams = oebin.array_at("continuous");
     if (streams.empty()) throw std::runtime_error("it lists no continuous stream");
     const JsonValue& stream = streams.front();
-    layout.continuous_folder = without_trailing_slashes(stream.at("folder_name").as_string());
+    layout.continuous_folder = without_trailing_slashes(stream.string_at("folder_name"));
     StreamInfo& info = layout.info;
     info.name = string_or(stream, "stream_name", layout.continuous_folder);
-    info.sample_rate = stream.at("sample_rate").as_number();
-    const JsonValue* source_id = stream.find("source_processor_id");
-    info.source_node_id = source_id ? static_cast<int32_t>(source_id->as_int()) : 100;
+    info.sample_rate = stream.number_at("sample_rate");
+    if (!(info.sample_rate > 0)) throw std::runtime_error("stream '" + info.name + "' has no positive sample_rate");
+    info.source_node_id = int_or(stream, "source_processor_id", 100);
     info.source_node_name = string_or(stream, "source_processor_name", "");
-    const int64_t num_channels = stream.at("num_channels").as_int();
-    const JsonValue::Array& channels = stream.at("channels").as_array();
+    const int64_t num_channels = stream.int_at("num_channels");
+    const JsonValue::Array& channels = stream.array_at("channels");
     if (num_channels < 1 || static_cast<size_t>(num_channels) != channels.size())
         throw std::runtime_error("stream '" + info.name + "' has num_channels " + std::to_string(num_channels) +
                                  " but lists " + std::to_string(channels.size()) + " channels");
     for (const JsonValue& channel : channels) {
-        info.channel_names.push_back(channel.at("channel_name").as_string());
-        info.bit_volts.push_back(channel.at("bit_volts").as_number());
+        info.channel_names.push_back(channel.string_at("channel_name"));
+        info.bit_volts.push_back(channel.number_at("bit_volts"));
     }
 }
 
 void read_event_entries(const JsonValue& oebin, Layout& layout) {
-    const JsonValue* entries = oebin.find("events");
-    if (!entries) return;
-    for (const JsonValue& entry : entries->as_array()) {
-        const std::string folder = without_trailing_slashes(entry.at("folder_name").as_string());
+    if (!oebin.find("events")) return;
+    for (const JsonValue& entry : oebin.array_at("events")) {
+        const std::string folder = without_trailing_slashes(entry.string_at("folder_name"));
         const std::string last_part = folder.substr(folder.find_last_of("/\\") + 1);
         const bool is_ttl = last_part.rfind("TTL", 0) == 0;
         if (!is_ttl || string_or(entry, "stream_name", layout.info.name) != layout.info.name) continue;
@@ -147,19 +150,16 @@ void read_event_entries(const JsonValue& oebin, Layout& layout) {
 }
 
 void read_spike_entries(const JsonValue& oebin, Layout& layout) {
-    const JsonValue* entries = oebin.find("spikes");
-    if (!entries) return;
-    for (const JsonValue& entry : entries->as_array()) {
+    if (!oebin.find("spikes")) return;
+    for (const JsonValue& entry : oebin.array_at("spikes")) {
         if (string_or(entry, "stream_name", layout.info.name) != layout.info.name) continue;
         SpikeEntry spikes;
-        spikes.folder = without_trailing_slashes(entry.at("folder").as_string());
-        spikes.electrode = entry.at("name").as_string();
-        const JsonValue* source_id = entry.find("source_processor_id");
-        spikes.source_node = source_id ? static_cast<int32_t>(source_id->as_int()) : layout.info.source_node_id;
+        spikes.folder = without_trailing_slashes(entry.string_at("folder"));
+        spikes.electrode = entry.string_at("name");
+        spikes.source_node = int_or(entry, "source_processor_id", layout.info.source_node_id);
         // Like open-ephys-python-tools, scale every channel by the last source channel's bit_volts.
-        const JsonValue* source_channels = entry.find("source_channels");
-        if (source_channels && !source_channels->as_array().empty())
-            spikes.bit_volts = source_channels->as_array().back().at("bit_volts").as_number();
+        if (entry.find("source_channels") && !entry.array_at("source_channels").empty())
+            spikes.bit_volts = entry.array_at("source_channels").back().number_at("bit_volts");
         layout.spikes.push_back(std::move(spikes));
     }
 }

@@ -273,10 +273,12 @@ private:
         std::vector<TtlEvent> events;
         for (const EdgeTrain& train : kEdgeTrains) {
             // Start one period early so rounding to whole samples cannot skip an edge.
+            const double begin_seconds = static_cast<double>(begin) / spec_.rate;
             int64_t k = std::max<int64_t>(
-                0, static_cast<int64_t>(std::floor((begin / spec_.rate - train.offset_seconds) / train.period_seconds)) - 1);
+                0, static_cast<int64_t>(std::floor((begin_seconds - train.offset_seconds) / train.period_seconds)) - 1);
             for (;; ++k) {
-                const int64_t sample = std::llround((train.offset_seconds + k * train.period_seconds) * spec_.rate);
+                const double seconds = train.offset_seconds + static_cast<double>(k) * train.period_seconds;
+                const int64_t sample = std::llround(seconds * spec_.rate);
                 if (sample >= end) break;
                 if (sample >= begin) events.push_back({sample, train.line, train.state, kSourceNodeId, "Synthetic TTL"});
             }

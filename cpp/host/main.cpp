@@ -1,5 +1,7 @@
 // pyproc-host: runs PyProcessor modules through the loader and engine, exactly
 // as the GUI plugin does, on synthetic or recorded data.
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
@@ -21,6 +23,7 @@
 #endif
 
 #include "json.h"
+#include "latency.h"
 #include "loader.h"
 #include "streams.h"
 
@@ -38,7 +41,7 @@ constexpr const char* kDefaultInput = "synthetic:channels=16,rate=30000,seconds=
 constexpr const char* kUsage =
     "usage: pyproc-host --python-home DIR --script FILE [--script FILE...] [--instances N]\n"
     "                   [--input SOURCE] [--output DIR] [--block B] [--reload-at BLOCK]\n"
-    "                   [--engine-dir DIR...] [--json] [--progress]\n"
+    "                   [--engine-dir DIR...] [--json] [--progress] [--scattered-channels] [--measure-copy]\n"
     "SOURCE: synthetic:channels=C,rate=HZ,seconds=S,block=B[,seed=N] or an Open Ephys binary recording folder\n"
     "exit status: 0 ok, 1 a module errored, 2 bad arguments or input, 3 unusable Python Home\n";
 
@@ -57,6 +60,8 @@ struct Options {
     std::vector<fs::path> engine_dirs;
     bool json = false;
     bool progress = false;  // "@progress DONE TOTAL" lines on stderr, for oe-pyproc's progress bar
+    bool scattered = false;  // channels not evenly spaced in memory: the engine's copy path
+    bool measure_copy = false;  // time copying each block in and out, to compare with the engine
 };
 
 int positive(const std::string& flag, const std::string& value) {
@@ -77,8 +82,11 @@ Options parse(int argc, char** argv) {
             std::cout << kUsage;
             std::exit(0);
         }
-        if (flag == "--json" || flag == "--progress") {
-            (flag == "--json" ? options.json : options.progress) = true;
+        if (flag == "--json" || flag == "--progress" || flag == "--scattered-channels" || flag == "--measure-copy") {
+            (flag == "--json"       ? options.json
+             : flag == "--progress" ? options.progress
+             : flag == "--measure-copy" ? options.measure_copy
+                                    : options.scattered) = true;
             continue;
         }
         if (i + 1 >= argc) throw UsageError(flag == "--python-home" || flag == "--script" || flag == "--input"
@@ -121,7 +129,7 @@ struct Node {
 class Chain {
 public:
     Chain(const pyproc_engine_api& api, const Options& options, const StreamInfo& stream, RecordingWriter* writer)
-        : api_(api), stream_(stream), writer_(writer) {
+        : api_(api), stream_(stream), writer_(writer), scattered_(options.scattered), measure_copy_(options.measure_copy) {
         for (const auto& script : options.scripts) {
             for (int copy = 0; copy < options.instances_per_script; ++copy) {
                 Node node;
@@ -162,20 +170,60 @@ public:
     // Each node sees the block as its predecessors left it, with their events and spikes.
     void process(Block& block) {
         if (writer_) writer_->write_events(input_events_, block.events);
-        std::vector<float*> channels(static_cast<size_t>(stream_.num_channels()));
-        for (int32_t c = 0; c < stream_.num_channels(); ++c) channels[static_cast<size_t>(c)] = block.channel(c);
+        if (measure_copy_) time_copy_in_out(block);
+        std::vector<float*> channels = channel_pointers(block);
         for (auto& node : nodes_) {
             api_.begin_block(node.instance, block.first_sample_number, block.num_samples);
             deliver(node, block);
             api_.process(node.instance, channels.data(), stream_.num_channels(), block.num_samples);
             collect(node, &block);
         }
+        if (scattered_) gather(block, channels);
         if (writer_) writer_->write_block(block);
     }
 
     const std::vector<Node>& nodes() const { return nodes_; }
+    const engine::LatencyStats& copy_cost() const { return copy_cost_; }
 
 private:
+    // The block's own channels, or copies at uneven distances (alternately 0
+    // and 8 floats of padding), which the engine cannot view without a copy.
+    std::vector<float*> channel_pointers(Block& block) {
+        const auto count = static_cast<size_t>(stream_.num_channels());
+        std::vector<float*> channels(count);
+        const size_t stride = static_cast<size_t>(block.stride) + 8;
+        if (scattered_) scattered_data_.resize(count * stride + 8);
+        for (size_t c = 0; c < count; ++c) {
+            float* own = block.channel(static_cast<int32_t>(c));
+            if (!scattered_) {
+                channels[c] = own;
+                continue;
+            }
+            channels[c] = scattered_data_.data() + c * stride + (c % 2) * 8;
+            std::copy(own, own + block.num_samples, channels[c]);
+        }
+        return channels;
+    }
+
+    void gather(Block& block, const std::vector<float*>& channels) {
+        for (size_t c = 0; c < channels.size(); ++c)
+            std::copy(channels[c], channels[c] + block.num_samples, block.channel(static_cast<int32_t>(c)));
+    }
+
+    // What handing Python a copy would cost: every channel out and back in.
+    void time_copy_in_out(Block& block) {
+        const auto count = static_cast<size_t>(stream_.num_channels());
+        const auto samples = static_cast<size_t>(block.num_samples);
+        copy_scratch_.resize(count * samples);
+        const auto started = std::chrono::steady_clock::now();
+        for (size_t c = 0; c < count; ++c)
+            std::memcpy(copy_scratch_.data() + c * samples, block.channel(static_cast<int32_t>(c)), samples * sizeof(float));
+        for (size_t c = 0; c < count; ++c)
+            std::memcpy(block.channel(static_cast<int32_t>(c)), copy_scratch_.data() + c * samples, samples * sizeof(float));
+        const auto elapsed = std::chrono::steady_clock::now() - started;
+        copy_cost_.add(std::chrono::duration<double, std::micro>(elapsed).count(), 0);
+    }
+
     void deliver(Node& node, const Block& block) {
         for (const auto& event : block.events)
             api_.ttl_event(node.instance, event.source_node, event.channel_name.c_str(), event.sample_number,
@@ -231,6 +279,11 @@ private:
     RecordingWriter* writer_;
     int input_events_ = -1;
     std::vector<Node> nodes_;
+    const bool scattered_;
+    const bool measure_copy_;
+    std::vector<float> scattered_data_;
+    std::vector<float> copy_scratch_;
+    engine::LatencyStats copy_cost_;
 };
 
 struct RunTotals {
@@ -284,6 +337,12 @@ std::string number(double value) {
     return out.str();
 }
 
+std::string latency_json(const pyproc_latency& latency) {
+    if (latency.calls == 0) return "null";
+    return "{\"p50\": " + number(latency.p50_us) + ", \"p99\": " + number(latency.p99_us) + ", \"max\": " +
+           number(latency.max_us) + "}";
+}
+
 std::string summary_json(const loader::LoadedEngine& engine, const Chain& chain, const StreamInfo& stream,
                          const RunTotals& totals, const std::string& output) {
     const pyproc_engine_api& api = *engine.api;
@@ -295,6 +354,7 @@ std::string summary_json(const loader::LoadedEngine& engine, const Chain& chain,
         << json_escape(stream.name) << ", \"channels\": " << stream.num_channels()
         << ", \"sample_rate\": " << number(stream.sample_rate) << ", \"samples\": " << totals.samples
         << ", \"blocks\": " << totals.blocks << "}, \"output\": " << (output.empty() ? "null" : json_escape(output))
+        << ", \"copy_in_out_us\": " << latency_json(chain.copy_cost().summary())
         << ", \"instances\": [";
     bool first = true;
     for (const auto& node : chain.nodes()) {
@@ -307,8 +367,7 @@ std::string summary_json(const loader::LoadedEngine& engine, const Chain& chain,
             << "\", \"error\": " << (error.empty() ? "null" : json_escape(error))
             << ", \"warnings\": " << json_escape(text_of(api.warning_text, node.instance))
             << ", \"calls\": " << latency.calls << ", \"overruns\": " << latency.overruns
-            << ", \"latency_us\": {\"p50\": " << number(latency.p50_us) << ", \"p99\": " << number(latency.p99_us)
-            << ", \"max\": " << number(latency.max_us) << "}, \"events_out\": " << node.events_out
+            << ", \"latency_us\": " << latency_json(latency) << ", \"events_out\": " << node.events_out
             << ", \"spikes_out\": " << node.spikes_out << "}";
         first = false;
     }

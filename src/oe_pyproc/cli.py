@@ -62,7 +62,7 @@ def command_run(args: argparse.Namespace, console: Console) -> int:
                                                                                       total=total),
                               echo=lambda line: progress.console.print(line, markup=False, highlight=False))
     if result.summary is None:
-        console.print(f"[red]✗[/] {result.reason}", highlight=False)
+        console.print(f"[red]✗[/] {result.reason}", highlight=False, soft_wrap=True)
         return result.returncode or 1
     if args.json:
         print(__import__("json").dumps(result.summary, indent=2))
@@ -78,7 +78,8 @@ def command_run(args: argparse.Namespace, console: Console) -> int:
             console.print(f"[red]✗[/] node {instance['node_id']} errored:\n{instance['error']}", highlight=False,
                           markup=False)
     if result.summary["output"]:
-        console.print(f"recording written to {result.summary['output']}", highlight=False)
+        console.print(f"recording written to {args.output} (open it with open_ephys.analysis.Session)",
+                      highlight=False)
     return result.returncode
 
 
@@ -88,7 +89,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         return args.handler(args, console)
     except HostNotFound as error:
-        console.print(f"[red]✗[/] {error}", highlight=False)
+        console.print(f"[red]✗[/] {error}", highlight=False, soft_wrap=True)
         return 2
 
 

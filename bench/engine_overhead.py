@@ -1,0 +1,90 @@
+"""The engine's own cost per process() call, next to copying the buffer in and out.
+
+For 16, 64, 384 and 1536 channels at 1024 samples, runs a module that does
+nothing through pyproc-host (the real loader and engine) and prints p50/p99 of
+one call: with the chain's buffer viewed in place (the engine's normal path),
+with channels scattered in memory (the engine must copy), and the host's own
+memcpy of the block in and out, timed in the same run. Writes a PNG if
+matplotlib is installed.
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+from pathlib import Path
+
+from oe_pyproc.host import current_python_home, host_command, run_host
+
+HERE = Path(__file__).resolve().parent
+CHANNELS = [16, 64, 384, 1536]
+BLOCK = 1024
+RATE = 30000
+
+
+def measure(channels: int, blocks: int, scattered: bool) -> dict:
+    seconds = blocks * BLOCK / RATE
+    extra = ["--measure-copy"] + (["--scattered-channels"] if scattered else [])
+    command = host_command([HERE / "noop_module.py"], current_python_home(),
+                           input_source=f"synthetic:channels={channels},rate={RATE},seconds={seconds:.3f},block={BLOCK}",
+                           extra=extra)
+    result = run_host(command)
+    if result.returncode != 0 or result.summary is None:
+        sys.exit(f"pyproc-host failed: {result.reason}")
+    return result.summary
+
+
+def plot(rows: list, path: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("(matplotlib not installed: no plot; `pip install matplotlib`)")
+        return
+    figure, axis = plt.subplots(figsize=(7, 4.5))
+    for key, label, style in [("view", "process() in place", "o-"), ("copy_path", "process(), engine copies", "s-"),
+                              ("memcpy", "memcpy in + out", "^--")]:
+        axis.plot([r["channels"] for r in rows], [r[key][1] for r in rows], style, label=f"{label} (p99)")
+    axis.axhline(20, color="grey", linewidth=0.8, linestyle=":", label="20 µs target")
+    axis.set_xscale("log", base=2)
+    axis.set_yscale("log")
+    axis.set_xticks(CHANNELS, [str(c) for c in CHANNELS])
+    axis.set_xlabel(f"channels ({BLOCK} samples per buffer)")
+    axis.set_ylabel("µs per buffer")
+    axis.set_title(f"Engine overhead, Python {platform.python_version()}, {platform.machine()}")
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    print(f"plot written to {path}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--blocks", type=int, default=400, help="buffers per run (fewer for 1536 channels)")
+    parser.add_argument("--plot", type=Path, default=HERE / "results" / "engine_overhead.png")
+    args = parser.parse_args()
+
+    rows = []
+    print(f"{'channels':>8} | {'in place p50':>12} {'p99':>8} | {'engine copies p50':>17} {'p99':>8} | "
+          f"{'memcpy in+out p50':>17} {'p99':>8}   (µs)")
+    for channels in CHANNELS:
+        blocks = args.blocks if channels <= 384 else max(args.blocks // 4, 50)
+        view = measure(channels, blocks, scattered=False)
+        copy = measure(channels, blocks, scattered=True)
+        row = {
+            "channels": channels,
+            "view": tuple(view["instances"][0]["latency_us"][k] for k in ("p50", "p99")),
+            "copy_path": tuple(copy["instances"][0]["latency_us"][k] for k in ("p50", "p99")),
+            "memcpy": tuple(view["copy_in_out_us"][k] for k in ("p50", "p99")),
+        }
+        rows.append(row)
+        print(f"{channels:>8} | {row['view'][0]:>12.1f} {row['view'][1]:>8.1f} | {row['copy_path'][0]:>17.1f} "
+              f"{row['copy_path'][1]:>8.1f} | {row['memcpy'][0]:>17.1f} {row['memcpy'][1]:>8.1f}", flush=True)
+    args.plot.parent.mkdir(parents=True, exist_ok=True)
+    plot(rows, args.plot)
+
+
+if __name__ == "__main__":
+    main()

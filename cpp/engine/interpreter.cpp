@@ -2,6 +2,8 @@
 
 #include <mutex>
 
+#include <pybind11/numpy.h>
+
 #include "runtime_source.h"
 
 #if defined(_WIN32)
@@ -71,6 +73,8 @@ std::string prepare_modules() {
     }
     try {
         py::module_::import("numpy");
+        // pybind11 looks numpy's C API up on first use: do it now, not in the first buffer.
+        py::array_t<float>(std::vector<py::ssize_t>{1, 1});
     } catch (const py::error_already_set& e) {
         return "numpy cannot be imported in this Python Home: " + std::string(e.what());
     }

@@ -107,3 +107,12 @@ def test_arguments_from_python_are_validated(pyhost, call, message):
     result = pyhost.run(pyhost.script("bad_call.py", source), input_source=SYNTHETIC, output=False)
     assert result.returncode == 1
     assert message in result.summary["instances"][0]["error"]
+
+
+def test_a_module_stuck_in_a_loop_ends_with_the_timeout(pyhost):
+    source = "class PyProcessor:\n    def __init__(self, p, n, r):\n        pass\n\n" \
+             "    def process(self, data):\n        while True:\n            pass\n"
+    result = pyhost.run(pyhost.script("stuck.py", source), input_source=SYNTHETIC, output=False,
+                        extra=["--timeout", "3"])
+    assert result.returncode == 4
+    assert result.reason == "the run did not finish within 3 s (is a module stuck in a loop?)"

@@ -36,14 +36,16 @@ namespace {
 constexpr int kExitModuleErrored = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitPythonHome = 3;
+constexpr int kExitTimeout = 4;
 constexpr int32_t kFirstInstanceNode = 101;
 constexpr const char* kDefaultInput = "synthetic:channels=16,rate=30000,seconds=1,block=1024";
 constexpr const char* kUsage =
     "usage: pyproc-host --python-home DIR --script FILE [--script FILE...] [--instances N]\n"
-    "                   [--input SOURCE] [--output DIR] [--block B] [--reload-at BLOCK]\n"
+    "                   [--input SOURCE] [--output DIR] [--block B] [--reload-at BLOCK] [--timeout S]\n"
     "                   [--engine-dir DIR...] [--json] [--progress] [--scattered-channels] [--measure-copy]\n"
     "SOURCE: synthetic:channels=C,rate=HZ,seconds=S,block=B[,seed=N] or an Open Ephys binary recording folder\n"
-    "exit status: 0 ok, 1 a module errored, 2 bad arguments or input, 3 unusable Python Home\n";
+    "exit status: 0 ok, 1 a module errored, 2 bad arguments or input, 3 unusable Python Home,\n"
+    "             4 the run took longer than --timeout\n";
 
 struct UsageError : std::runtime_error {
     using std::runtime_error::runtime_error;
@@ -57,6 +59,7 @@ struct Options {
     fs::path output;
     int32_t block_size = 1024;
     long reload_at = -1;
+    int timeout_seconds = 0;  // 0: none
     std::vector<fs::path> engine_dirs;
     bool json = false;
     bool progress = false;  // "@progress DONE TOTAL" lines on stderr, for oe-pyproc's progress bar
@@ -100,6 +103,7 @@ Options parse(int argc, char** argv) {
         else if (flag == "--output") options.output = fs::u8path(value);
         else if (flag == "--block") options.block_size = positive(flag, value);
         else if (flag == "--reload-at") options.reload_at = positive(flag, value);
+        else if (flag == "--timeout") options.timeout_seconds = positive(flag, value);
         else if (flag == "--engine-dir") options.engine_dirs.push_back(fs::u8path(value));
         else throw UsageError("unknown option '" + flag + "'");
     }
@@ -415,7 +419,19 @@ const char* first_error_line(const std::string& error) {
     return line.c_str();
 }
 
+// A module stuck in a loop cannot be interrupted from outside Python, so the
+// host gives up on the whole process instead of hanging.
+void start_watchdog(int seconds) {
+    std::thread([seconds] {
+        std::this_thread::sleep_for(std::chrono::seconds(seconds));
+        std::fprintf(stderr, "pyproc-host: the run did not finish within %d s (is a module stuck in a loop?)\n", seconds);
+        std::fflush(stderr);
+        std::_Exit(kExitTimeout);
+    }).detach();
+}
+
 int run_host(const Options& options) {
+    if (options.timeout_seconds > 0) start_watchdog(options.timeout_seconds);
     std::unique_ptr<Source> source = open_source(options.input, options.block_size);
     std::unique_ptr<RecordingWriter> writer;
     if (!options.output.empty()) writer = std::make_unique<RecordingWriter>(options.output, source->info());

@@ -95,3 +95,45 @@ def test_plain_installation_and_conda_layout(pyhost, tmp_path):
     assert conda.returncode == 0, conda.stderr
     assert conda.summary["python_home_kind"] == "conda env"
     assert conda.summary["python_version"].startswith("3.11.")
+
+
+PTH_PROBE = '''
+import json, os, sys
+import from_pth_folder          # importable only through a .pth file
+
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "interpreter.json"), "w") as out:
+    json.dump({"executable": sys.executable, "prefix": sys.prefix, "base_prefix": sys.base_prefix,
+               "pth_module": from_pth_folder.__file__}, out)
+
+
+class PyProcessor:
+    def __init__(self, processor, num_channels, sample_rate):
+        pass
+
+    def process(self, data):
+        pass
+'''
+
+
+@pytest.mark.slow
+def test_pth_files_and_sys_executable_in_a_venv(pyhost, tmp_path):
+    """A venv over 3.11 (numpy from its base): .pth files honoured, sys.executable is the venv's python."""
+    python = pyenv_python("3.11")
+    if python is None or subprocess.run([str(python), "-c", "import numpy"], capture_output=True).returncode:
+        pytest.skip("needs pyenv's CPython 3.11 with numpy installed")
+    engine_dir = build_engine(python, "3.11")
+    venv = tmp_path / "venv with spaces"
+    subprocess.run([str(python), "-m", "venv", "--without-pip", "--system-site-packages", str(venv)], check=True)
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    (extra / "from_pth_folder.py").write_text("")
+    (venv / "lib" / "python3.11" / "site-packages" / "extra.pth").write_text(f"{extra}\n")
+    script = pyhost.script("pth_probe.py", PTH_PROBE)
+    command = host_command([script], venv, input_source="synthetic:channels=2,rate=1000,seconds=0.1,block=50",
+                           extra=["--engine-dir", str(engine_dir)])
+    result = run_host(command, echo=lambda line: None)
+    assert result.returncode == 0, result.summary and result.summary["instances"][0]["error"]
+    seen = json.loads((script.parent / "interpreter.json").read_text())
+    assert seen["executable"] == str(venv / "bin" / "python3.11")
+    assert seen["prefix"] == str(venv) and seen["base_prefix"] == str(python.parent.parent)
+    assert seen["pth_module"] == str(extra / "from_pth_folder.py")

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -43,6 +44,7 @@ constexpr const char* kUsage =
     "usage: pyproc-host --python-home DIR --script FILE [--script FILE...] [--instances N]\n"
     "                   [--input SOURCE] [--output DIR] [--block B] [--reload-at BLOCK] [--timeout S]\n"
     "                   [--engine-dir DIR...] [--json] [--progress] [--scattered-channels] [--measure-copy]\n"
+    "                   [--latency-log FILE]\n"
     "SOURCE: synthetic:channels=C,rate=HZ,seconds=S,block=B[,seed=N] or an Open Ephys binary recording folder\n"
     "exit status: 0 ok, 1 a module errored, 2 bad arguments or input, 3 unusable Python Home,\n"
     "             4 the run took longer than --timeout\n";
@@ -65,6 +67,7 @@ struct Options {
     bool progress = false;  // "@progress DONE TOTAL" lines on stderr, for oe-pyproc's progress bar
     bool scattered = false;  // channels not evenly spaced in memory: the engine's copy path
     bool measure_copy = false;  // time copying each block in and out, to compare with the engine
+    fs::path latency_log;      // one line per process() call: node id and microseconds
 };
 
 int positive(const std::string& flag, const std::string& value) {
@@ -105,6 +108,7 @@ Options parse(int argc, char** argv) {
         else if (flag == "--reload-at") options.reload_at = positive(flag, value);
         else if (flag == "--timeout") options.timeout_seconds = positive(flag, value);
         else if (flag == "--engine-dir") options.engine_dirs.push_back(fs::u8path(value));
+        else if (flag == "--latency-log") options.latency_log = fs::u8path(value);
         else throw UsageError("unknown option '" + flag + "'");
     }
     if (options.python_home.empty()) throw UsageError("--python-home is required");
@@ -134,6 +138,11 @@ class Chain {
 public:
     Chain(const pyproc_engine_api& api, const Options& options, const StreamInfo& stream, RecordingWriter* writer)
         : api_(api), stream_(stream), writer_(writer), scattered_(options.scattered), measure_copy_(options.measure_copy) {
+        if (!options.latency_log.empty()) {
+            latency_log_.open(options.latency_log);
+            if (!latency_log_) throw std::runtime_error("cannot write the latency log '" + options.latency_log.u8string() + "'");
+            latency_log_ << "node_id microseconds\n";
+        }
         for (const auto& script : options.scripts) {
             for (int copy = 0; copy < options.instances_per_script; ++copy) {
                 Node node;
@@ -179,7 +188,12 @@ public:
         for (auto& node : nodes_) {
             api_.begin_block(node.instance, block.first_sample_number, block.num_samples);
             deliver(node, block);
+            const auto started = std::chrono::steady_clock::now();
             api_.process(node.instance, channels.data(), stream_.num_channels(), block.num_samples);
+            if (latency_log_.is_open())
+                latency_log_ << node.node_id << ' '
+                             << std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - started).count()
+                             << '\n';
             collect(node, &block);
         }
         if (scattered_) gather(block, channels);
@@ -288,6 +302,7 @@ private:
     std::vector<float> scattered_data_;
     std::vector<float> copy_scratch_;
     engine::LatencyStats copy_cost_;
+    std::ofstream latency_log_;
 };
 
 struct RunTotals {

@@ -30,8 +30,27 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--python-home", type=Path, default=None,
                      help="the env to run in (default: the one running this command)")
     run.add_argument("--instances", type=int, default=1, help="instances of the module in series")
+    run.add_argument("--plot", type=Path, help="draw input against output (a few channels, events marked) to a PNG")
     run.add_argument("--json", action="store_true", help="print the host's JSON summary")
     run.set_defaults(handler=command_run)
+
+    new = commands.add_parser("new", help="write a new module from a template")
+    new.add_argument("name", help="module name (NAME.py is written in the current folder)")
+    new.add_argument("--template", default="processor_template",
+                     help="processor_template (default), bandpass_filter, threshold_detector, spike_example, "
+                          "trial_events")
+    new.set_defaults(handler=command_new)
+
+    bench = commands.add_parser("bench", help="a module's latency per buffer against the real-time budget")
+    bench.add_argument("script")
+    bench.add_argument("--channels", type=int, default=384)
+    bench.add_argument("--rate", type=float, default=30000.0)
+    bench.add_argument("--block", type=int, default=1024, help="samples per buffer")
+    bench.add_argument("--blocks", type=int, default=300, help="buffers per measurement")
+    bench.add_argument("--python-home", type=Path, default=None)
+    bench.add_argument("--plot", type=Path, default=Path("bench_latency.png"), help="histogram PNG")
+    bench.add_argument("--no-search", action="store_true", help="skip the search for the largest channel count")
+    bench.set_defaults(handler=command_bench)
     return parser
 
 
@@ -80,7 +99,69 @@ def command_run(args: argparse.Namespace, console: Console) -> int:
     if result.summary["output"]:
         console.print(f"recording written to {args.output} (open it with open_ephys.analysis.Session)",
                       highlight=False)
+    if args.plot:
+        plot_output(args, python_home, console)
     return result.returncode
+
+
+def plot_output(args: argparse.Namespace, python_home: Path, console: Console) -> None:
+    from oe_pyproc.plot import PlotError, plot_run
+
+    if not args.output:
+        console.print("[yellow]![/] --plot needs --output (the plot reads the recording written there)")
+        return
+    try:
+        plot_run(args.input, Path(args.output), python_home, args.plot, title=Path(args.script).name)
+    except PlotError as error:
+        console.print(f"[yellow]![/] no plot: {error}", highlight=False, soft_wrap=True)
+        return
+    console.print(f"plot written to {args.plot}", highlight=False)
+
+
+def command_new(args: argparse.Namespace, console: Console) -> int:
+    from oe_pyproc.templates import TemplateError, new_module
+
+    try:
+        path = new_module(args.name, args.template)
+    except TemplateError as error:
+        console.print(f"[red]✗[/] {error}", highlight=False, soft_wrap=True)
+        return 2
+    console.print(f"[green]✓[/] wrote {path} from {args.template}; next: oe-pyproc check {path}", highlight=False)
+    return 0
+
+
+def command_bench(args: argparse.Namespace, console: Console) -> int:
+    from oe_pyproc.bench import BenchError, budget_lines, largest_fitting, measure, plot_histogram
+
+    python_home = args.python_home or current_python_home()
+    script = Path(args.script)
+    try:
+        with console.status(f"measuring {script.name} at {args.channels} channels"):
+            run = measure(script, python_home, args.channels, args.rate, args.block, args.blocks)
+        for line in budget_lines([run]):
+            console.print(line, highlight=False)
+        verdict = "[green]fits[/]" if run.fits else "[red]does not fit[/]"
+        console.print(f"p99 {verdict} the {run.budget_us:.0f} µs budget of one {args.block}-sample buffer "
+                      f"at {args.rate:g} Hz; {int((run.latencies_us > run.budget_us).sum())} of "
+                      f"{len(run.latencies_us)} buffers over budget")
+        try:
+            plot_histogram(run, script, args.plot)
+            console.print(f"histogram written to {args.plot}", highlight=False)
+        except ImportError:
+            console.print("[yellow]![/] no histogram: pip install matplotlib")
+        if not args.no_search:
+            with console.status("searching the largest channel count that fits"):
+                best = largest_fitting(script, python_home, args.rate, args.block, min(args.blocks, 60), start=16)
+            if best is None:
+                console.print("[red]✗[/] not even 16 channels fit the budget on this machine")
+            else:
+                console.print(f"largest channel count that fits (p99 within budget) on this machine: "
+                              f"[bold]{best.channels}[/]", highlight=False)
+    except BenchError as error:
+        console.print("[red]✗[/] ", end="")
+        console.print(str(error), highlight=False, soft_wrap=True, markup=False)
+        return 1
+    return 0
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

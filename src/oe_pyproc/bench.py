@@ -77,7 +77,11 @@ def plot_histogram(run: BenchRun, script: Path, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     figure, axis = plt.subplots(figsize=(7, 4))
-    axis.hist(run.latencies_us, bins=60, color="#4477aa")
+    # Log scale: the budget is often a hundred times the typical call.
+    upper = max(run.budget_us, float(run.latencies_us.max())) * 1.2
+    axis.hist(run.latencies_us, bins=np.geomspace(max(float(run.latencies_us.min()) * 0.8, 0.1), upper, 80),
+              color="#4477aa")
+    axis.set_xscale("log")
     for q, style in ((50, "-"), (99, "--")):
         axis.axvline(run.percentile(q), color="black", linestyle=style, linewidth=1, label=f"p{q} {run.percentile(q):.1f} µs")
     axis.axvline(run.budget_us, color="#cc3311", linewidth=1.5, label=f"budget {run.budget_us:.0f} µs")

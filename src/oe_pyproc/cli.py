@@ -41,6 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
                           "trial_events")
     new.set_defaults(handler=command_new)
 
+    check = commands.add_parser("check", help="check a module against the contract, by reading it and by a short run")
+    check.add_argument("script")
+    check.add_argument("--python-home", type=Path, default=None)
+    check.add_argument("--no-run", action="store_true", help="only read the script, do not run it")
+    check.add_argument("--json", action="store_true")
+    check.set_defaults(handler=command_check)
+
     bench = commands.add_parser("bench", help="a module's latency per buffer against the real-time budget")
     bench.add_argument("script")
     bench.add_argument("--channels", type=int, default=384)
@@ -128,6 +135,17 @@ def command_new(args: argparse.Namespace, console: Console) -> int:
         return 2
     console.print(f"[green]✓[/] wrote {path} from {args.template}; next: oe-pyproc check {path}", highlight=False)
     return 0
+
+
+def command_check(args: argparse.Namespace, console: Console) -> int:
+    from oe_pyproc.contract import check_script, exit_status, findings_as_json, render
+
+    findings = check_script(Path(args.script), args.python_home, run=not args.no_run)
+    if args.json:
+        print(findings_as_json(findings))
+    else:
+        render(findings, console)
+    return exit_status(findings)
 
 
 def command_bench(args: argparse.Namespace, console: Console) -> int:

@@ -1,0 +1,193 @@
+"""A pure-Python stand-in for ``oe_pyprocessor``, the Python Processor's embedded module.
+
+Inside the Open Ephys GUI (and ``pyproc-host``) the engine compiles the real
+``oe_pyprocessor`` into the interpreter as a *builtin* module. Python's import
+system asks the builtin importer before it looks at any folder on ``sys.path``,
+so there this package is never imported: it cannot shadow the real module, even
+when it is installed in the same environment as the GUI's Python Home.
+
+Everywhere else (an IDE, a notebook, plain ``pytest``) ``import oe_pyprocessor``
+finds this package, so a module written for the GUI imports, and its calls to the
+``processor`` object can be exercised. :class:`PythonProcessor` has the embedded
+class's methods, signatures, defaults and argument checks, raising the same
+exception types with the same messages, and it records what the module sent:
+
+``processor.events``
+    a list of :class:`TtlEvent` ``(line, state, sample_offset, sample_number)``,
+    one per ``add_python_event`` call. ``line`` is an int 0-255, ``state`` a bool,
+    ``sample_offset`` the offset the module passed and ``sample_number`` the current
+    buffer's first sample number plus ``sample_offset``.
+
+``processor.spikes``
+    a list of :class:`SpikeOut` ``(sample_number, waveform, sorted_id, electrode)``,
+    one per ``add_python_spike`` call. ``waveform`` is a read-only float32
+    channels x samples copy of what was sent.
+
+Like the engine, the stand-in knows the buffer being processed:
+:meth:`PythonProcessor.begin_block` announces it (the engine does this before
+delivering a buffer's events and spikes and calling ``process()``), and
+``sample_offset`` must fall inside it. Before any buffer only ``sample_offset=0``
+is accepted and events land at sample 0.
+
+``oe_pyprocessor.testing`` runs a whole module over an array
+(``run_module``) and provides pytest fixtures (``oe_processor``, ``run_pyprocessor``).
+"""
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass
+from typing import List, Optional, Tuple
+
+import numpy as np
+
+__all__ = ["PythonProcessor", "TtlEvent", "SpikeOut", "describe"]
+
+_INT64_MAX = 2**63 - 1
+_INT64_MIN = -(2**63)
+
+
+@dataclass(frozen=True)
+class TtlEvent:
+    """A TTL event sent with ``processor.add_python_event``."""
+
+    line: int
+    state: bool
+    sample_offset: int
+    sample_number: int
+
+
+@dataclass(frozen=True, eq=False)
+class SpikeOut:
+    """A spike sent with ``processor.add_python_spike``; ``waveform`` is float32, channels x samples."""
+
+    sample_number: int
+    waveform: np.ndarray
+    sorted_id: int
+    electrode: str
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SpikeOut):
+            return NotImplemented
+        return (self.sample_number == other.sample_number and self.sorted_id == other.sorted_id
+                and self.electrode == other.electrode
+                and np.array_equal(self.waveform, other.waveform))
+
+    __hash__ = None  # type: ignore[assignment]  # holds an array
+
+
+def describe(value: object) -> str:
+    """Type and value, as the engine names a bad argument (``float 1.5``, ``str 'on'``)."""
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return "%s %s" % (type(value).__name__, text)
+
+
+def _is_index(value: object) -> bool:
+    """PyIndex_Check: the type implements __index__."""
+    return getattr(type(value), "__index__", None) is not None
+
+
+def _as_integer(value: object, name: str) -> int:
+    if isinstance(value, float) or not _is_index(value):
+        raise TypeError("%s must be an integer, got %s" % (name, describe(value)))
+    number = operator.index(value)
+    if not _INT64_MIN <= number <= _INT64_MAX:
+        # What pybind11 raises when the number does not fit the engine's int64.
+        raise RuntimeError("Unable to cast Python instance of type <class 'int'> to C++ type '?' "
+                           "(#define PYBIND11_DETAILED_ERROR_MESSAGES or compile in debug mode for details)")
+    return number
+
+
+def _in_range(value: object, name: str, low: int, high: int) -> int:
+    number = _as_integer(value, name)
+    if number < low or number > high:
+        raise ValueError("%s must be %d-%d, got %d" % (name, low, high, number))
+    return number
+
+
+def _shape_text(shape: Tuple[int, ...]) -> str:
+    return str(tuple(int(n) for n in shape))
+
+
+class PythonProcessor:
+    """The ``processor`` object a PyProcessor receives; this stand-in records what it is sent.
+
+    ``PythonProcessor(num_channels=16, sample_rate=30000.0)``
+    """
+
+    def __init__(self, num_channels: int = 16, sample_rate: float = 30000.0):
+        self._num_channels = int(num_channels)
+        self._sample_rate = float(sample_rate)
+        self._block_start = 0
+        self._block_length = 0
+        self.events: List[TtlEvent] = []
+        self.spikes: List[SpikeOut] = []
+
+    # -- the embedded module's API ------------------------------------------------
+
+    @property
+    def num_channels(self) -> int:
+        return self._num_channels
+
+    @property
+    def sample_rate(self) -> float:
+        return self._sample_rate
+
+    def add_python_event(self, line, state, sample_offset=0) -> None:
+        """Sends a TTL event on `line` (0-255) with `state` (True = on) at `sample_offset` samples into the
+        current buffer."""
+        line_number = _in_range(line, "line", 0, 255)
+        if not isinstance(state, bool) and not _is_index(state):
+            raise TypeError("state must be True/False or 1/0, got %s" % describe(state))
+        on = _in_range(int(state), "state", 0, 1)
+        last = self._block_length - 1 if self._block_length > 0 else 0
+        offset = _in_range(sample_offset, "sample_offset", 0, last)
+        self.events.append(TtlEvent(line_number, bool(on), offset, self._block_start + offset))
+
+    def add_python_spike(self, sample_number, waveform, sorted_id=0, electrode="Python Spikes") -> None:
+        """Sends a spike at `sample_number` with `waveform` (channels x samples, microvolts) and an optional
+        `sorted_id` (0-65535)."""
+        sample = _in_range(sample_number, "sample_number", 0, _INT64_MAX)
+        sorted_number = _in_range(sorted_id, "sorted_id", 0, 65535)
+        if not isinstance(electrode, str):
+            raise TypeError("electrode must be a str, got %s" % describe(electrode))
+        try:
+            values = np.array(waveform, dtype=np.float32, order="C", copy=True)
+        except Exception:
+            values = None
+        if values is None:
+            raise TypeError("waveform must be an array of numbers, got %s" % describe(waveform))
+        if values.ndim != 2 or values.shape[0] < 1 or values.shape[1] < 1:
+            raise ValueError("waveform must be 2-D (channels x samples), got shape %s; for one channel use "
+                             "waveform[np.newaxis, :]" % _shape_text(values.shape))
+        values.setflags(write=False)
+        self.spikes.append(SpikeOut(sample, values, sorted_number, electrode))
+
+    # -- the stand-in's own controls (what the engine does around the module) ------
+
+    def begin_block(self, first_sample_number: int, num_samples: int) -> None:
+        """Announces the buffer about to be processed: events sent next land at
+        ``first_sample_number + sample_offset``, with ``sample_offset`` below ``num_samples``."""
+        first = operator.index(first_sample_number)
+        length = operator.index(num_samples)
+        if first < 0:
+            raise ValueError("first_sample_number must be >= 0, got %d" % first)
+        if length < 0:
+            raise ValueError("num_samples must be >= 0, got %d" % length)
+        self._block_start = first
+        self._block_length = length
+
+    @property
+    def current_block(self) -> Optional[Tuple[int, int]]:
+        """(first_sample_number, num_samples) of the current buffer, or None before any."""
+        return (self._block_start, self._block_length) if self._block_length > 0 else None
+
+    def clear(self) -> None:
+        """Forgets the recorded events and spikes."""
+        self.events.clear()
+        self.spikes.clear()
+
+    def __repr__(self) -> str:
+        return "PythonProcessor(num_channels=%d, sample_rate=%g) [stand-in: %d events, %d spikes]" % (
+            self._num_channels, self._sample_rate, len(self.events), len(self.spikes))

@@ -1,0 +1,261 @@
+"""Run a PyProcessor module in plain Python, and pytest fixtures to test one.
+
+``load_module(path)`` loads a script by path under a unique module name, as the
+engine does (two loads of one file keep separate state; a script called
+``signal.py`` does not hide the standard library).
+
+``run_module(path_or_class, data, sample_rate, ...)`` plays the engine's part
+over an array: it constructs ``PyProcessor(processor, num_channels, sample_rate)``
+with a stand-in :class:`~oe_pyprocessor.PythonProcessor`, calls
+``start_acquisition``, cuts ``data`` into buffers and, for each, announces it,
+delivers the TTL events and spikes that fall in it (``handle_ttl_event(source_node,
+channel, sample_number, line, state)``, ``handle_spike(source_node, electrode_name,
+num_channels, num_samples, sample_number, sorted_id, spike_data)``), calls
+``process()`` on a view of the buffer (a returned array replaces it), and finally
+calls ``stop_acquisition``. Unlike the engine it lets exceptions propagate, so a
+test fails with the module's own traceback.
+
+With pytest, the fixtures ``oe_processor`` (a factory of stand-in processors) and
+``run_pyprocessor`` (``run_module``) are available once this plugin is active.
+Installed with pip, the ``pytest11`` entry point ``oe_pyprocessor`` activates it
+in every pytest run (with ``PYTEST_DISABLE_PLUGIN_AUTOLOAD`` set, pass
+``-p oe_pyprocessor``); do not also pass ``-p oe_pyprocessor.testing`` then, which
+would register the module a second time. Without the entry point (the package on
+``PYTHONPATH`` only), pass ``-p oe_pyprocessor.testing``.
+
+    def test_doubles(run_pyprocessor):
+        data = np.ones((4, 3000), dtype=np.float32)
+        result = run_pyprocessor("my_module.py", data, sample_rate=30000)
+        assert np.all(result.output == 2)
+"""
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import itertools
+import os
+import sys
+import types
+from dataclasses import dataclass, field
+from typing import Any, Iterable, List, Union
+
+import numpy as np
+
+from oe_pyprocessor import PythonProcessor, SpikeOut, TtlEvent
+
+__all__ = ["load_module", "run_module", "RunResult", "TtlIn", "SpikeIn"]
+
+MODULE_PREFIX = "_oe_pyproc_test_"
+DEFAULT_SOURCE_NODE = 100  # what pyproc-host's synthetic source calls itself
+DEFAULT_TTL_CHANNEL = "Synthetic TTL"
+
+_loads = itertools.count(1)
+
+
+def load_module(path: Union[str, os.PathLike]) -> types.ModuleType:
+    """Executes the script at ``path`` as a fresh module with a name of its own.
+
+    Its folder is appended to ``sys.path`` (never prepended), so helper modules
+    beside it import but cannot hide the standard library.
+    """
+    path = os.path.abspath(os.fspath(path))
+    if not os.path.isfile(path):
+        raise FileNotFoundError("script not found: %s" % path)
+    folder = os.path.dirname(path)
+    if folder not in sys.path:
+        sys.path.append(folder)
+    stem = os.path.splitext(os.path.basename(path))[0]
+    safe = "".join(c if c.isalnum() or c == "_" else "_" for c in stem)
+    name = "%s%d_%s" % (MODULE_PREFIX, next(_loads), safe)
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError("cannot load %s as a Python module (is it a .py file?)" % path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    return module
+
+
+@dataclass(frozen=True)
+class TtlIn:
+    """A TTL event to deliver; a tuple ``(sample_number, line, state[, source_node[, channel]])`` or a
+    :class:`~oe_pyprocessor.TtlEvent` (from an earlier run) works as well."""
+
+    sample_number: int
+    line: int
+    state: bool
+    source_node: int = DEFAULT_SOURCE_NODE
+    channel: str = DEFAULT_TTL_CHANNEL
+
+
+@dataclass(frozen=True, eq=False)
+class SpikeIn:
+    """A spike to deliver; a tuple ``(sample_number, waveform[, sorted_id[, electrode[, source_node]]])``
+    or a :class:`~oe_pyprocessor.SpikeOut` (from an earlier run) works as well."""
+
+    sample_number: int
+    waveform: Any
+    sorted_id: int = 0
+    electrode: str = "Electrode 1"
+    source_node: int = DEFAULT_SOURCE_NODE
+
+
+@dataclass
+class RunResult:
+    """What ``run_module`` returns."""
+
+    output: np.ndarray  # float32, channels x samples: the data as the module left it
+    events: List[TtlEvent]  # what the module sent with add_python_event, in order
+    spikes: List[SpikeOut]  # what the module sent with add_python_spike, in order
+    processor: PythonProcessor  # the stand-in handed to the module
+    module: Any  # the PyProcessor instance
+    blocks: int = 0  # process() calls
+    block_starts: List[int] = field(default_factory=list)
+
+
+def _ttl_in(item: Any) -> TtlIn:
+    if isinstance(item, TtlIn):
+        return item
+    if isinstance(item, TtlEvent):
+        return TtlIn(item.sample_number, item.line, item.state)
+    if isinstance(item, (tuple, list)) and 3 <= len(item) <= 5:
+        return TtlIn(*item)
+    raise TypeError("a TTL event must be a TtlIn, a TtlEvent or a tuple (sample_number, line, state"
+                    "[, source_node[, channel]]), got %r" % (item,))
+
+
+def _spike_in(item: Any) -> SpikeIn:
+    if isinstance(item, SpikeIn):
+        return item
+    if isinstance(item, SpikeOut):
+        return SpikeIn(item.sample_number, item.waveform, item.sorted_id, item.electrode)
+    if isinstance(item, (tuple, list)) and 2 <= len(item) <= 5:
+        return SpikeIn(*item)
+    raise TypeError("a spike must be a SpikeIn, a SpikeOut or a tuple (sample_number, waveform"
+                    "[, sorted_id[, electrode[, source_node]]]), got %r" % (item,))
+
+
+def _processor_class(path_or_class: Any) -> type:
+    if inspect.isclass(path_or_class):
+        return path_or_class
+    if isinstance(path_or_class, types.ModuleType):
+        module = path_or_class
+    elif isinstance(path_or_class, (str, os.PathLike)):
+        module = load_module(path_or_class)
+    else:
+        raise TypeError("run_module needs a script path, a module or a PyProcessor class, got %r"
+                        % (path_or_class,))
+    if not hasattr(module, "PyProcessor"):
+        raise ValueError("the script defines no class PyProcessor: %s" % getattr(module, "__file__", module))
+    return module.PyProcessor
+
+
+def _in_data(sample_number: int, total: int, what: str) -> int:
+    if not 0 <= sample_number < total:
+        raise ValueError("%s at sample %d is outside the data (samples 0-%d)" % (what, sample_number, total - 1))
+    return sample_number
+
+
+def _take_result(result: Any, data: np.ndarray) -> None:
+    """As the engine: None or `data` itself leaves the buffer; an array shaped like it replaces it."""
+    if result is None or result is data:
+        return
+    returned = np.asarray(result)
+    if returned.ndim != 2 or returned.shape != data.shape:
+        raise ValueError("process() returned an array of shape %s; return None or an array shaped like data %s"
+                         % (tuple(returned.shape), tuple(data.shape)))
+    data[...] = returned
+
+
+def run_module(path_or_class: Any, data: Any, sample_rate: float, block_size: int = 1024,
+               ttl_events: Iterable[Any] = (), spikes: Iterable[Any] = (),
+               recording_dir: Union[str, os.PathLike, None] = None) -> RunResult:
+    """Runs a PyProcessor over ``data`` (channels x samples) buffer by buffer, as the engine would.
+
+    ``path_or_class``: a script path, a loaded module or the PyProcessor class.
+    ``data`` is copied to float32 first; the result's ``output`` is that copy as the module left it.
+    ``ttl_events`` and ``spikes`` are delivered, in sample order, before the ``process()`` of the
+    buffer they fall in. With ``recording_dir``, ``start_recording(recording_dir)`` and
+    ``stop_recording()`` are called around the buffers as well.
+    """
+    output = np.array(data, dtype=np.float32, order="C", copy=True)
+    if output.ndim != 2:
+        raise ValueError("data must be 2-D (channels x samples), got shape %s" % (tuple(output.shape),))
+    num_channels, total = output.shape
+    if block_size < 1:
+        raise ValueError("block_size must be at least 1, got %d" % block_size)
+    events_in = sorted((_ttl_in(item) for item in ttl_events), key=lambda e: e.sample_number)
+    spikes_in = sorted((_spike_in(item) for item in spikes), key=lambda s: s.sample_number)
+    for event in events_in:
+        _in_data(event.sample_number, total, "TTL event")
+    for spike in spikes_in:
+        _in_data(spike.sample_number, total, "spike")
+
+    processor = PythonProcessor(num_channels=num_channels, sample_rate=sample_rate)
+    module = _processor_class(path_or_class)(processor, num_channels, sample_rate)
+    if not hasattr(module, "process"):
+        raise ValueError("PyProcessor has no process(self, data) method")
+    result = RunResult(output, processor.events, processor.spikes, processor, module)
+
+    _call_optional(module, "start_acquisition")
+    if recording_dir is not None:
+        _call_optional(module, "start_recording", os.fspath(recording_dir))
+    next_event = next_spike = 0
+    for start in range(0, total, block_size):
+        stop = min(start + block_size, total)
+        processor.begin_block(start, stop - start)
+        while next_event < len(events_in) and events_in[next_event].sample_number < stop:
+            event = events_in[next_event]
+            _call_optional(module, "handle_ttl_event", int(event.source_node), str(event.channel),
+                           int(event.sample_number), int(event.line), 1 if event.state else 0)
+            next_event += 1
+        while next_spike < len(spikes_in) and spikes_in[next_spike].sample_number < stop:
+            spike = spikes_in[next_spike]
+            waveform = np.array(spike.waveform, dtype=np.float32, order="C", copy=True)
+            if waveform.ndim != 2:
+                raise ValueError("a spike's waveform must be 2-D (channels x samples), got shape %s"
+                                 % (tuple(waveform.shape),))
+            _call_optional(module, "handle_spike", int(spike.source_node), str(spike.electrode),
+                           int(waveform.shape[0]), int(waveform.shape[1]), int(spike.sample_number),
+                           int(spike.sorted_id), waveform)
+            next_spike += 1
+        buffer = output[:, start:stop]  # a view on the output, as the engine hands out the chain's buffer
+        _take_result(module.process(buffer), buffer)
+        result.blocks += 1
+        result.block_starts.append(start)
+    if recording_dir is not None:
+        _call_optional(module, "stop_recording")
+    _call_optional(module, "stop_acquisition")
+    return result
+
+
+def _call_optional(module: Any, method: str, *arguments: Any) -> None:
+    function = getattr(module, method, None)
+    if function is not None:
+        function(*arguments)
+
+
+try:
+    import pytest
+except ImportError:  # the helpers above work without pytest
+    pytest = None  # type: ignore[assignment]
+
+if pytest is not None:
+
+    @pytest.fixture
+    def oe_processor():
+        """A factory of stand-in processors: ``oe_processor(num_channels=4, sample_rate=30000.0)``."""
+
+        def make(num_channels: int = 16, sample_rate: float = 30000.0) -> PythonProcessor:
+            return PythonProcessor(num_channels=num_channels, sample_rate=sample_rate)
+
+        return make
+
+    @pytest.fixture
+    def run_pyprocessor():
+        """``run_module``: ``run_pyprocessor(path_or_class, data, sample_rate, block_size=1024, ...)``."""
+        return run_module

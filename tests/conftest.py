@@ -94,3 +94,50 @@ def spike_channel_name(spikes) -> str:
     """Its name in open-ephys-python-tools 1.x (a dataclass) and 0.1.x (a dict)."""
     metadata = spikes.metadata
     return metadata["name"] if isinstance(metadata, dict) else metadata.name
+
+
+def write_recording(folder: Path, samples_uv, sample_rate: float, bit_volts: float = BIT_VOLTS) -> Path:
+    """Writes SAMPLES_UV (samples x channels, or one channel as 1-D) as an Open Ephys binary recording.
+
+    The layout is GUI 1.0's Record Node, as cpp/host/recording_writer.cpp writes it and as
+    open-ephys-python-tools and the host read it: <folder>/Record Node 100/experiment1/recording1/
+    with structure.oebin, continuous/File_Reader-100.example_data/{continuous.dat, sample_numbers.npy,
+    timestamps.npy} and sync_messages.txt; no events or spikes. Values are stored as int16 steps of
+    bit_volts (nearest, ties to even), so the host reads back step * bit_volts. Returns FOLDER, to be
+    passed as the host's input.
+    """
+    samples = np.asarray(samples_uv, dtype=np.float64)
+    if samples.ndim == 1:
+        samples = samples[:, np.newaxis]
+    if samples.ndim != 2 or samples.shape[0] < 1 or samples.shape[1] < 1:
+        raise ValueError(f"samples_uv must be samples x channels, got shape {samples.shape}")
+    steps = np.rint(samples / bit_volts)
+    if np.abs(steps).max() > 32767:
+        raise ValueError(f"samples_uv reach {np.abs(samples).max()} uV, beyond int16 steps of {bit_volts} uV")
+    num_samples, num_channels = samples.shape
+    processor, node_id, stream = "File Reader", 100, "example_data"
+    stream_folder = f"{processor.replace(' ', '_')}-{node_id}.{stream}"
+    recording_dir = Path(folder) / "Record Node 100" / "experiment1" / "recording1"
+    continuous_dir = recording_dir / "continuous" / stream_folder
+    continuous_dir.mkdir(parents=True)
+    steps.astype("<i2").tofile(continuous_dir / "continuous.dat")  # row-major: samples x channels interleaved
+    sample_numbers = np.arange(num_samples, dtype=np.int64)
+    np.save(continuous_dir / "sample_numbers.npy", sample_numbers)
+    np.save(continuous_dir / "timestamps.npy", sample_numbers / float(sample_rate))
+    channels = [{"channel_name": f"CH{c + 1}", "description": "Continuous data channel",
+                 "identifier": "genericdata.continuous", "history": f"{processor} -> Record Node",
+                 "bit_volts": bit_volts, "units": "uV"} for c in range(num_channels)]
+    oebin = {
+        "GUI version": "1.0.1",
+        "continuous": [{"folder_name": stream_folder + "/", "sample_rate": float(sample_rate),
+                        "source_processor_name": processor, "source_processor_id": node_id,
+                        "stream_name": stream, "recorded_processor": "Record Node",
+                        "recorded_processor_id": 100, "num_channels": num_channels, "channels": channels}],
+        "events": [],
+        "spikes": [],
+    }
+    (recording_dir / "structure.oebin").write_text(json.dumps(oebin, indent=2) + "\n")
+    (recording_dir / "sync_messages.txt").write_text(
+        "Software Time (milliseconds since midnight Jan 1st 1970 UTC): 0\r\n"
+        f"Start Time for {processor} ({node_id}) - {stream} @ {round(sample_rate)} Hz: 0\r\n")
+    return Path(folder)

@@ -116,3 +116,55 @@ def test_a_module_stuck_in_a_loop_ends_with_the_timeout(pyhost):
                         extra=["--timeout", "3"])
     assert result.returncode == 4
     assert result.reason == "the run did not finish within 3 s (is a module stuck in a loop?)"
+
+
+def test_a_module_thread_sending_events_between_calls_is_safe(pyhost):
+    source = '''
+import threading
+
+
+class PyProcessor:
+    def __init__(self, processor, num_channels, sample_rate):
+        self.processor = processor
+        self.running = True
+        self.thread = threading.Thread(target=self.send, daemon=True)
+        self.thread.start()
+
+    def send(self):
+        while self.running:
+            self.processor.add_python_event(2, True)
+            self.processor.add_python_spike(0, [[1.0, 2.0, 3.0]])
+
+    def process(self, data):
+        pass
+
+    def stop_acquisition(self):
+        self.running = False
+        self.thread.join()
+'''
+    result = pyhost.run(pyhost.script("sender.py", source),
+                        input_source="synthetic:channels=2,rate=30000,seconds=1,block=64")
+    assert result.returncode == 0, result.stderr
+    instance = result.summary["instances"][0]
+    assert instance["events_out"] > 0 and instance["spikes_out"] > 0
+
+
+def test_large_errors_from_many_instances_do_not_block_the_summary(pyhost):
+    source = "class PyProcessor:\n    def __init__(self, p, n, r):\n        raise ValueError('x' * 20000)\n" \
+             "    def process(self, data):\n        pass\n"
+    result = pyhost.run(pyhost.script("loud.py", source), input_source=SYNTHETIC, output=False, instances=5,
+                        extra=["--timeout", "60"])
+    assert result.returncode == 1
+    assert len(result.summary["instances"]) == 5
+    assert all(len(i["error"]) > 20000 for i in result.summary["instances"])
+
+
+def test_oe_pyproc_run_shows_a_module_that_fails_to_load(pyhost):
+    import subprocess
+    import sys
+
+    script = pyhost.script("fails_at_import.py", "raise RuntimeError('cannot start here')\n")
+    shown = subprocess.run([sys.executable, "-m", "oe_pyproc", "run", str(script), "--input", SYNTHETIC],
+                           capture_output=True, text=True)
+    assert shown.returncode == 1
+    assert "RuntimeError: cannot start here" in shown.stdout and "errored" in shown.stdout

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from oe_pyproc.host import host_command, run_host
+from conftest import events_of
 from pythons import pyenv_python
 
 REPO = Path(__file__).resolve().parents[1]
@@ -137,3 +138,44 @@ def test_pth_files_and_sys_executable_in_a_venv(pyhost, tmp_path):
     assert seen["executable"] == str(venv / "bin" / "python3.11")
     assert seen["prefix"] == str(venv) and seen["base_prefix"] == str(python.parent.parent)
     assert seen["pth_module"] == str(extra / "from_pth_folder.py")
+
+
+RELOAD_PROBE = '''
+import sys
+import numpy
+
+# Kept on sys, which survives reloads: one entry per import of this script.
+sys.__dict__.setdefault("_oe_numpy_ids", []).append(id(numpy))
+
+
+class PyProcessor:
+    def __init__(self, processor, num_channels, sample_rate):
+        self.processor = processor
+
+    def process(self, data):
+        ids = sys._oe_numpy_ids
+        # line 5 goes on when a reload imported numpy a second time
+        self.processor.add_python_event(5, len(set(ids)) > 1)
+'''
+
+
+@pytest.mark.slow
+def test_reload_keeps_packages_of_an_env_inside_the_script_folder(pyhost, tmp_path):
+    """project/script.py beside project/.venv: reload must not re-import numpy from the env."""
+    python = pyenv_python("3.11")
+    if python is None:
+        pytest.skip("no CPython 3.11 under pyenv on this machine")
+    engine_dir = build_engine(python, "3.11")
+    venv = venv_with_numpy(python, "3.11")   # lives in BUILDS, the script's folder below
+    script = venv.parent / "reload_probe.py"
+    script.write_text(RELOAD_PROBE)
+    try:
+        command = host_command([script], venv, input_source="synthetic:channels=2,rate=1000,seconds=0.5,block=50",
+                               output=str(tmp_path / "out"), extra=["--engine-dir", str(engine_dir), "--reload-at", "3"])
+        result = run_host(command, echo=lambda line: None)
+    finally:
+        script.unlink()
+    assert result.returncode == 0, result.stderr
+    events = events_of(tmp_path / "out", 101)
+    assert len(events) == 10, "one event per buffer"
+    assert list(events.state) == [0] * 10, "numpy was imported once, before and after the reload"

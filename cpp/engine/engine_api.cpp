@@ -64,6 +64,10 @@ pyproc_instance* create(const char* script_path, int32_t num_channels, double sa
             handle->last_error = "the engine was not started with a Python Home";
             return handle;
         }
+        if (!interpreter_problem().empty()) {  // Python may not even be running: touch nothing
+            handle->last_error = "Python is not usable: " + interpreter_problem();
+            return handle;
+        }
         GilEntry gil;
         handle->instance = new Instance(script_path ? script_path : "", num_channels, sample_rate);
         return handle;
@@ -85,6 +89,7 @@ void destroy(pyproc_instance* handle) {
 }
 
 pyproc_state reload(pyproc_instance* handle) {
+    if (handle) handle->last_error.clear();
     with_instance(handle, [](Instance& instance) { instance.reload(); });
     return handle && handle->instance ? handle->instance->state() : PYPROC_ERRORED;
 }
@@ -143,9 +148,9 @@ void stop_recording(pyproc_instance* handle) {
     with_instance(handle, [](Instance& instance) { instance.call_optional("stop_recording"); });
 }
 
-void outputs(const pyproc_instance* handle, pyproc_outputs* out) {
+void outputs(pyproc_instance* handle, pyproc_outputs* out) {
     if (!out) return;
-    *out = handle && handle->instance ? handle->instance->outputs() : pyproc_outputs{};
+    *out = handle && handle->instance ? handle->instance->take_outputs() : pyproc_outputs{};
 }
 
 void clear_outputs(pyproc_instance* handle) {

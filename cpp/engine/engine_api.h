@@ -53,8 +53,9 @@ typedef struct {
     const float* waveform; /* num_channels x num_samples, row-major */
 } pyproc_spike;
 
-/* What Python sent to the chain since the last clear_outputs(); the pointers
- * stay valid until then. */
+/* What Python sent to the chain since the last outputs() call (threads of the
+ * module may send at any time); the pointers stay valid until the next
+ * outputs() or clear_outputs(). */
 typedef struct {
     const pyproc_ttl_event* events;
     size_t num_events;
@@ -107,7 +108,7 @@ typedef struct {
     void (*start_recording)(pyproc_instance* instance, const char* recording_dir);
     void (*stop_recording)(pyproc_instance* instance);
 
-    void (*outputs)(const pyproc_instance* instance, pyproc_outputs* out);
+    void (*outputs)(pyproc_instance* instance, pyproc_outputs* out);
     void (*clear_outputs)(pyproc_instance* instance);
     void (*latency)(const pyproc_instance* instance, pyproc_latency* out);
 } pyproc_engine_api;

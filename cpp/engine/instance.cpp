@@ -56,10 +56,6 @@ Instance::Instance(std::string script_path, int32_t num_channels, double sample_
       script_path_(std::move(script_path)),
       num_channels_(num_channels),
       sample_rate_(sample_rate) {
-    if (!interpreter_problem().empty()) {
-        fail("start", interpreter_problem());
-        return;
-    }
     handle_ = py::cast(ProcessorHandle{this});
     module_name_ = runtime().attr("script_module_name")(id_, script_path_).cast<std::string>();
     if (!script_path_.empty()) load();
@@ -75,7 +71,7 @@ void Instance::release_python_objects() {
     process_fn_ = py::object();
     processor_ = py::object();
     module_ = py::object();
-    if (!module_name_.empty() && interpreter_problem().empty()) runtime().attr("unload")(module_name_);
+    if (!module_name_.empty()) runtime().attr("unload")(module_name_);
 }
 
 void Instance::load() {
@@ -96,7 +92,7 @@ void Instance::load() {
 }
 
 pyproc_state Instance::reload() {
-    if (!interpreter_problem().empty() || script_path_.empty()) return state_;
+    if (script_path_.empty()) return state_;
     release_python_objects();
     copy_buffers_ = false;
     state_ = PYPROC_READY;
@@ -138,6 +134,7 @@ void Instance::warn_once(const std::string& warning) {
 }
 
 void Instance::begin_block(int64_t first_sample_number, int32_t num_samples) {
+    std::lock_guard<std::mutex> lock(outputs_mutex_);
     block_start_ = first_sample_number;
     block_length_ = num_samples;
 }
@@ -223,9 +220,10 @@ void Instance::add_python_event(const py::object& line, const py::object& state,
         throw py::type_error("state must be True/False or 1/0, got " +
                              runtime().attr("describe")(state).cast<std::string>());
     const auto on = static_cast<uint8_t>(in_range(py::int_(state), "state", 0, 1));
+    std::lock_guard<std::mutex> lock(outputs_mutex_);
     const int64_t last = block_length_ > 0 ? block_length_ - 1 : 0;
     const int64_t sample_offset = in_range(offset, "sample_offset", 0, last);
-    events_.push_back({block_start_ + sample_offset, line_number, on});
+    pending_.events.push_back({block_start_ + sample_offset, line_number, on});
 }
 
 void Instance::add_python_spike(const py::object& sample_number, const py::object& waveform,
@@ -245,21 +243,24 @@ void Instance::add_python_spike(const py::object& sample_number, const py::objec
     if (values.ndim() != 2 || values.shape(0) < 1 || values.shape(1) < 1)
         throw py::value_error("waveform must be 2-D (channels x samples), got shape " + shape_text(values) +
                               "; for one channel use waveform[np.newaxis, :]");
-    SpikeOut& stored = spike_store_.emplace_back();
+    std::lock_guard<std::mutex> lock(outputs_mutex_);
+    SpikeOut& stored = pending_.spike_store.emplace_back();
     stored.electrode = electrode.cast<std::string>();
     stored.waveform.assign(values.data(), values.data() + values.size());
-    spikes_.push_back({sample, stored.electrode.c_str(), 0, sorted, static_cast<int32_t>(values.shape(0)),
-                       static_cast<int32_t>(values.shape(1)), stored.waveform.data()});
+    pending_.spikes.push_back({sample, stored.electrode.c_str(), 0, sorted, static_cast<int32_t>(values.shape(0)),
+                               static_cast<int32_t>(values.shape(1)), stored.waveform.data()});
 }
 
-pyproc_outputs Instance::outputs() const {
-    return {events_.data(), events_.size(), spikes_.data(), spikes_.size()};
+pyproc_outputs Instance::take_outputs() {
+    std::lock_guard<std::mutex> lock(outputs_mutex_);
+    delivered_.clear();
+    std::swap(delivered_, pending_);  // deque and vector swaps keep element addresses
+    return {delivered_.events.data(), delivered_.events.size(), delivered_.spikes.data(), delivered_.spikes.size()};
 }
 
 void Instance::clear_outputs() {
-    events_.clear();
-    spikes_.clear();
-    spike_store_.clear();
+    std::lock_guard<std::mutex> lock(outputs_mutex_);
+    delivered_.clear();
 }
 
 }  // namespace pyproc::engine

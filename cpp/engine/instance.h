@@ -5,6 +5,7 @@
 #include <pybind11/pybind11.h>
 
 #include <deque>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -49,7 +50,9 @@ public:
     void add_python_spike(const py::object& sample_number, const py::object& waveform,
                           const py::object& sorted_id, const py::object& electrode);
 
-    pyproc_outputs outputs() const;
+    // Moves what Python sent so far into the delivered view (valid until the
+    // next call of either); Python threads of the module may keep sending.
+    pyproc_outputs take_outputs();
     void clear_outputs();
     const LatencyStats& latency() const { return latency_; }
     int32_t num_channels() const { return num_channels_; }
@@ -59,6 +62,18 @@ private:
     struct SpikeOut {
         std::string electrode;
         std::vector<float> waveform;
+    };
+
+    // What Python sent; `pending` fills (from any Python thread), `delivered` is read by the host.
+    struct Outputs {
+        std::vector<pyproc_ttl_event> events;
+        std::deque<SpikeOut> spike_store;  // deque: stable addresses for the headers below
+        std::vector<pyproc_spike> spikes;
+        void clear() {
+            events.clear();
+            spikes.clear();
+            spike_store.clear();
+        }
     };
 
     void load();
@@ -85,11 +100,13 @@ private:
     py::object process_fn_;
     bool copy_buffers_ = false;  // set when a module keeps `data` beyond its call
 
+    // Guards the block and the outputs: the host reads them without the GIL,
+    // while a thread started by the module may call add_python_* at any time.
+    std::mutex outputs_mutex_;
     int64_t block_start_ = 0;
     int32_t block_length_ = 0;
-    std::vector<pyproc_ttl_event> events_;
-    std::deque<SpikeOut> spike_store_;  // deque: stable addresses for the headers below
-    std::vector<pyproc_spike> spikes_;
+    Outputs pending_;
+    Outputs delivered_;
     LatencyStats latency_;
 };
 

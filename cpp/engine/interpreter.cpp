@@ -94,9 +94,9 @@ std::string start_interpreter(const pyproc_start_options& options) {
         return problem;
     }
     if (Py_IsInitialized()) return "Python was already started in this process by someone else";
-    if (std::string error = initialize(options); !error.empty()) return error;
-    started = true;
+    started = true;  // even if it fails: a half-initialized runtime must not be initialized again
     started_home = home;
+    if (std::string error = initialize(options); !error.empty()) return problem = error;
     interpreter = PyThreadState_Get()->interp;
     gil_depth = 1;
     problem = prepare_modules();

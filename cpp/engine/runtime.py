@@ -43,18 +43,31 @@ def load_script(path, module_name):
     return module
 
 
+def _installed_folders():
+    """Where installed packages live: never re-imported, even when an env sits
+    inside the script's folder (project/.venv beside project/script.py)."""
+    import site
+
+    folders = {sys.prefix, sys.base_prefix, sys.exec_prefix}
+    folders.update(getattr(site, "getsitepackages", lambda: [])())
+    return tuple(os.path.normcase(os.path.abspath(f)) + os.sep for f in folders)
+
+
+def _is_helper(module, folder, installed):
+    location = getattr(module, "__file__", None)
+    if not location or not location.endswith(".py"):  # extension modules cannot be loaded twice
+        return False
+    location = os.path.normcase(os.path.abspath(location))
+    return location.startswith(folder) and not location.startswith(installed)
+
+
 def forget_helpers(script_path):
-    """Drops the modules imported from the script's folder, so that the next
-    import re-executes them; other instances keep the objects they hold."""
-    folder = os.path.normcase(os.path.dirname(os.path.abspath(script_path)))
+    """Drops the Python modules imported from the script's folder, so that the
+    next import re-executes them; other instances keep the objects they hold."""
+    folder = os.path.normcase(os.path.dirname(os.path.abspath(script_path))) + os.sep
+    installed = _installed_folders()
     for name, module in list(sys.modules.items()):
-        if name.startswith(SCRIPT_MODULE_PREFIX):
-            continue
-        location = getattr(module, "__file__", None)
-        if not location:
-            continue
-        location = os.path.normcase(os.path.abspath(location))
-        if location.startswith(folder + os.sep):
+        if not name.startswith(SCRIPT_MODULE_PREFIX) and _is_helper(module, folder, installed):
             del sys.modules[name]
     importlib.invalidate_caches()
 

@@ -15,6 +15,7 @@ namespace {
 
 std::mutex load_mutex;
 std::unique_ptr<LoadedEngine> engine;  // never unloaded: Python cannot be torn down safely
+fs::path loaded_libpython;             // once loaded globally, no other libpython may follow
 
 std::string quoted(const fs::path& path) { return "'" + path.u8string() + "'"; }
 
@@ -114,10 +115,14 @@ const LoadedEngine& load_engine(const fs::path& python_home, const std::vector<f
         start(*engine);  // repeats the reason if Python could not start the first time
         return *engine;
     }
+    if (!loaded_libpython.empty() && loaded_libpython != home.libpython)
+        throw HomeError(quoted(loaded_libpython) + " is already loaded in this process; restart the program to use " +
+                        quoted(home.root));
     auto loaded = std::make_unique<LoadedEngine>();
     loaded->engine_path = find_engine(home, engine_dirs);
     loaded->home = std::move(home);
     load_python(loaded->home);
+    loaded_libpython = loaded->home.libpython;
     loaded->api = open_engine(loaded->engine_path);
     // From here on Python is part of the process, even if it fails to start.
     engine = std::move(loaded);

@@ -66,11 +66,11 @@ def latency_table(summary: dict) -> Table:
     for column in ("node", "state", "calls", "p50 µs", "p99 µs", "max µs", "over budget", "events", "spikes"):
         table.add_column(column, justify="right" if column not in ("state",) else "left")
     for instance in summary["instances"]:
-        latency = instance["latency_us"]
+        latency = instance["latency_us"] or {}  # null when process() was never called
         state = "[green]ready" if instance["state"] == "ready" else f"[red]{instance['state']}"
-        table.add_row(str(instance["node_id"]), state, str(instance["calls"]), f"{latency['p50']:.1f}",
-                      f"{latency['p99']:.1f}", f"{latency['max']:.1f}", str(instance["overruns"]),
-                      str(instance["events_out"]), str(instance["spikes_out"]))
+        table.add_row(str(instance["node_id"]), state, str(instance["calls"]),
+                      *(f"{latency[key]:.1f}" if key in latency else "-" for key in ("p50", "p99", "max")),
+                      str(instance["overruns"]), str(instance["events_out"]), str(instance["spikes_out"]))
     return table
 
 

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Sequence
@@ -76,6 +77,11 @@ def run_host(command: list, on_progress: Optional[Callable[[int, int], None]] = 
                                stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="replace")
     stderr_lines = []
     assert process.stderr is not None and process.stdout is not None
+    # stdout is drained on a thread of its own: a large summary must not block
+    # the host while this thread waits for stderr to close.
+    stdout_chunks: list = []
+    reader = threading.Thread(target=lambda: stdout_chunks.append(process.stdout.read()), daemon=True)
+    reader.start()
     for line in process.stderr:
         line = line.rstrip("\n")
         if line.startswith("@progress ") and on_progress:
@@ -85,7 +91,8 @@ def run_host(command: list, on_progress: Optional[Callable[[int, int], None]] = 
         stderr_lines.append(line)
         if not line.startswith("pyproc-host: "):
             echo(line)
-    stdout = process.stdout.read()
+    reader.join()
+    stdout = "".join(stdout_chunks)
     returncode = process.wait()
     summary = json.loads(stdout) if stdout.strip() else None
     return HostRun(returncode, summary, "\n".join(stderr_lines), command)

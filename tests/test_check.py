@@ -12,7 +12,7 @@ from oe_pyproc.contract import Finding, check_script, exit_status, findings_as_j
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = Path(__file__).parent / "scripts"
-VALID = [ROOT / "templates" / "processor_template.py"] + [
+VALID = sorted((ROOT / "templates").glob("*.py")) + [
     SCRIPTS / name for name in ("passthrough.py", "double_in_place.py", "negate_returned.py",
                                 "events_at_offsets.py", "spike_echo.py")]
 

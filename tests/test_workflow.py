@@ -63,3 +63,20 @@ def test_run_plot_draws_input_against_output(tmp_path):
     assert shown.returncode == 0, shown.stdout + shown.stderr
     assert "plot written to" in shown.stdout
     assert plot.read_bytes()[:8] == PNG_MAGIC
+
+
+def test_run_on_a_recording_round_trips_through_session(tmp_path):
+    from conftest import continuous_int16, recording
+
+    synthetic = "synthetic:channels=4,rate=30000,seconds=0.3,block=1000"
+    passthrough = Path(__file__).parent / "scripts" / "passthrough.py"
+    first = oe_pyproc("run", str(passthrough), "--input", synthetic, "--output", str(tmp_path / "in"))
+    assert first.returncode == 0, first.stdout
+    doubled = Path(__file__).parent / "scripts" / "double_in_place.py"
+    second = oe_pyproc("run", str(doubled), "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"))
+    assert second.returncode == 0, second.stdout
+    before = continuous_int16(tmp_path / "in").astype(int)
+    after = continuous_int16(tmp_path / "out").astype(int)
+    assert before.shape == after.shape == (9000, 4)
+    assert (after == 2 * before).all()
+    assert recording(tmp_path / "out").continuous[0].sample_numbers[0] == 0

@@ -110,3 +110,18 @@ def test_python_too_old(pyhost):
     result = run_with_home(pyhost, python27.parent.parent)
     assert result.returncode == 3
     assert "holds Python 2.7; the plugin needs Python 3.8 or newer" in result.reason
+
+
+def test_a_debian_style_system_python_is_recognised(pyhost):
+    """/usr with libpython in lib/<multiarch>/: not 'built without --enable-shared'."""
+    libraries = sorted(Path("/usr/lib").glob("*-linux-*/libpython3.*.so.1.0"))
+    if not libraries or not (Path("/usr/lib") / libraries[-1].name.split(".so")[0][3:] / "os.py").exists():
+        pytest.skip("no Debian-style system Python with a shared libpython here")
+    result = run_with_home(pyhost, Path("/usr"))
+    assert result.returncode == 3
+    assert "--enable-shared" not in result.reason
+    has_numpy = any((Path("/usr/lib") / sub / "numpy").exists() for sub in ("python3/dist-packages",))
+    if not has_numpy:
+        assert result.reason.startswith("numpy is not installed in '/usr'")
+    else:
+        assert "no engine for Python" in result.reason

@@ -80,17 +80,30 @@ std::string conda_python_version(const fs::path& root) {
     return "";
 }
 
+// Where libpython may lie: lib/, or on Debian-style systems lib/<multiarch>/.
+std::vector<fs::path> library_dirs(const fs::path& root) {
+    if (kWindows) return {root};
+    std::vector<fs::path> dirs{root / "lib"};
+    std::error_code ignored;
+    for (const auto& entry : fs::directory_iterator(root / "lib", ignored)) {
+        const std::string name = entry.path().filename().u8string();
+        if (entry.is_directory(ignored) && name.find("-linux-") != std::string::npos) dirs.push_back(entry.path());
+    }
+    return dirs;
+}
+
 // The installation's version from its libpython (or pythonXY.dll) file name.
 std::string installed_version(const fs::path& root) {
     std::error_code ignored;
     static const std::regex unix_lib(R"(libpython(\d+)\.(\d+)\.(so|dylib).*)");
     static const std::regex windows_dll(R"(python(\d)(\d+)\.dll)", std::regex::icase);
-    const fs::path folder = kWindows ? root : root / "lib";
-    for (const auto& entry : fs::directory_iterator(folder, ignored)) {
-        std::smatch match;
-        const std::string name = entry.path().filename().u8string();
-        if (std::regex_match(name, match, kWindows ? windows_dll : unix_lib))
-            return match[1].str() + "." + match[2].str();
+    for (const auto& folder : library_dirs(root)) {
+        for (const auto& entry : fs::directory_iterator(folder, ignored)) {
+            std::smatch match;
+            const std::string name = entry.path().filename().u8string();
+            if (std::regex_match(name, match, kWindows ? windows_dll : unix_lib))
+                return match[1].str() + "." + match[2].str();
+        }
     }
     // A static build has no libpython, but its standard library still names the version.
     static const std::regex stdlib_dir(R"(python(\d+)\.(\d+))");
@@ -113,8 +126,10 @@ fs::path libpython_path(const fs::path& base, const std::string& version) {
 #elif defined(__APPLE__)
     return base / "lib" / ("libpython" + version + ".dylib");
 #else
-    const fs::path versioned = base / "lib" / ("libpython" + version + ".so.1.0");
-    return present(versioned) ? versioned : base / "lib" / ("libpython" + version + ".so");
+    for (const auto& folder : library_dirs(base))
+        for (const char* suffix : {".so.1.0", ".so"})
+            if (present(folder / ("libpython" + version + suffix))) return folder / ("libpython" + version + suffix);
+    return base / "lib" / ("libpython" + version + ".so");
 #endif
 }
 
@@ -222,6 +237,10 @@ PythonHome inspect_python_home(const fs::path& given) {
     home.libpython = libpython_path(home.base, home.version);
     home.executable = find_executable(root, home.version, home.kind == HomeKind::venv);
     home.site_packages.push_back(stdlib_dir(root, home.version) / "site-packages");
+    if (!kWindows && home.kind == HomeKind::installation) {  // Debian-style system Python
+        home.site_packages.push_back(root / "lib" / "python3" / "dist-packages");
+        home.site_packages.push_back(root / "local" / "lib" / ("python" + home.version) / "dist-packages");
+    }
     if (home.kind == HomeKind::venv && venv.system_site_packages)
         home.site_packages.push_back(stdlib_dir(home.base, home.version) / "site-packages");
     if (kWindows) {

@@ -3,7 +3,7 @@
 Runs unchanged in the published Python Processor plugin. Only __init__ and
 process are required; every other method may be deleted.
 """
-import numpy as np
+import numpy as np  # noqa: F401  (most modules need it)
 import oe_pyprocessor  # noqa: F401  (the embedded module; the GUI provides it)
 
 

@@ -1,8 +1,6 @@
 """The module contract, through the real host process and the real engine."""
-import json
 
 import numpy as np
-import pytest
 
 from conftest import continuous_int16, events_of, quantize, read_log, recording, spike_channel_name
 

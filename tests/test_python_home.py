@@ -1,6 +1,5 @@
 """Each bad Python Home gets its own sentence and a clean exit, before Python starts."""
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path

@@ -1,5 +1,4 @@
 """Reload re-imports the script and the helper modules beside it."""
-import numpy as np
 
 from conftest import continuous_int16
 

@@ -30,22 +30,21 @@ would register the module a second time. Without the entry point (the package on
 """
 from __future__ import annotations
 
-import importlib.util
 import inspect
 import itertools
 import os
-import sys
 import types
 from dataclasses import dataclass, field
 from typing import Any, Iterable, List, Union
 
 import numpy as np
 
+from oe_pyproc.engine_runtime import load_script, script_module_name
+
 from oe_pyprocessor import PythonProcessor, SpikeOut, TtlEvent
 
 __all__ = ["load_module", "run_module", "RunResult", "TtlIn", "SpikeIn"]
 
-MODULE_PREFIX = "_oe_pyproc_test_"
 DEFAULT_SOURCE_NODE = 100  # what pyproc-host's synthetic source calls itself
 DEFAULT_TTL_CHANNEL = "Synthetic TTL"
 
@@ -53,31 +52,14 @@ _loads = itertools.count(1)
 
 
 def load_module(path: Union[str, os.PathLike]) -> types.ModuleType:
-    """Executes the script at ``path`` as a fresh module with a name of its own.
+    """Executes the script at ``path`` as a fresh module with a name of its own,
+    exactly as the engine does (the same code: ``oe_pyproc.engine_runtime``).
 
     Its folder is appended to ``sys.path`` (never prepended), so helper modules
     beside it import but cannot hide the standard library.
     """
     path = os.path.abspath(os.fspath(path))
-    if not os.path.isfile(path):
-        raise FileNotFoundError("script not found: %s" % path)
-    folder = os.path.dirname(path)
-    if folder not in sys.path:
-        sys.path.append(folder)
-    stem = os.path.splitext(os.path.basename(path))[0]
-    safe = "".join(c if c.isalnum() or c == "_" else "_" for c in stem)
-    name = "%s%d_%s" % (MODULE_PREFIX, next(_loads), safe)
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise ImportError("cannot load %s as a Python module (is it a .py file?)" % path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        sys.modules.pop(name, None)
-        raise
-    return module
+    return load_script(path, script_module_name(next(_loads), path))
 
 
 @dataclass(frozen=True)

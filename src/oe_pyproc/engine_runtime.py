@@ -1,7 +1,8 @@
 """Python side of the engine: loads user scripts by path and formats errors.
 
-Compiled into the engine as the module `_oe_pyproc_runtime`; only the standard
-library may be used here.
+Compiled into the engine as the module `_oe_pyproc_runtime`, and imported as
+`oe_pyproc.engine_runtime` by the stand-in's `load_module`, so both load
+scripts the same way; only the standard library may be used here.
 """
 import importlib
 import importlib.util

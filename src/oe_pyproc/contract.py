@@ -143,34 +143,32 @@ def check_has_class(script: Script) -> Iterable[Finding]:
                                             "class of that name" % os.path.basename(script.path))
 
 
-def check_init_signature(script: Script) -> Iterable[Finding]:
-    """__init__ takes (self, processor, num_channels, sample_rate)."""
+def _required_method(script: Script, name: str, why: str, note: str = "") -> Iterable[Finding]:
+    """A method the engine always calls: missing is a fail at the class, else its signature is checked."""
     cls = script.processor_class
     if cls is None:
         return
-    if "__init__" not in script.methods():
-        if not script.has_bases:
+    if name not in script.methods():
+        if not script.has_bases:  # a base class may define it: left to the run
             yield Finding(FAIL, script.path, cls.lineno,
-                          "PyProcessor defines no __init__, but the engine constructs it as "
-                          "PyProcessor(processor, num_channels, sample_rate): write def %s:" % INIT_SIGNATURE)
+                          "%s: write def %s:" % (why, CONTRACT_METHODS[name]))
         return
-    old_style = "is the 0.6-era signature, without processor" if _parameter_names(
-        script.methods()["__init__"]) == ["num_channels", "sample_rate"] else ""
-    yield from _method_findings(script, "__init__", old_style)
+    yield from _method_findings(script, name, note)
+
+
+def check_init_signature(script: Script) -> Iterable[Finding]:
+    """__init__ takes (self, processor, num_channels, sample_rate)."""
+    init = script.methods().get("__init__") if script.processor_class else None
+    old_style = "is the 0.6-era signature, without processor" if init is not None and _parameter_names(
+        init) == ["num_channels", "sample_rate"] else ""
+    yield from _required_method(script, "__init__", "PyProcessor defines no __init__, but the engine constructs "
+                                "it as PyProcessor(processor, num_channels, sample_rate)", old_style)
 
 
 def check_process_exists(script: Script) -> Iterable[Finding]:
     """process(self, data) exists and takes the buffer."""
-    cls = script.processor_class
-    if cls is None:
-        return
-    if "process" not in script.methods():
-        if not script.has_bases:
-            yield Finding(FAIL, script.path, cls.lineno,
-                          "PyProcessor has no process method; the engine calls it for every buffer: "
-                          "write def %s:" % PROCESS_SIGNATURE)
-        return
-    yield from _method_findings(script, "process", "")
+    yield from _required_method(script, "process",
+                                "PyProcessor has no process method; the engine calls it for every buffer")
 
 
 def check_optional_signatures(script: Script) -> Iterable[Finding]:

@@ -11,6 +11,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from oe_pyproc import __version__
+from oe_pyproc.cli_env import add_commands as add_env_commands
 from oe_pyproc.host import HostNotFound, current_python_home, host_command, run_host
 
 DEFAULT_INPUT = "synthetic:channels=384,rate=30000,seconds=2,block=1024"
@@ -58,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--plot", type=Path, default=Path("bench_latency.png"), help="histogram PNG")
     bench.add_argument("--no-search", action="store_true", help="skip the search for the largest channel count")
     bench.set_defaults(handler=command_bench)
+    add_env_commands(commands)
     return parser
 
 

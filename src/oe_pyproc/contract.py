@@ -26,7 +26,7 @@ from typing import Callable, Iterable, List, Optional, Sequence, Union
 CHECK_INPUT = "synthetic:channels=8,rate=30000,seconds=0.2,block=1024"
 CHECK_TIMEOUT_S = 30
 
-OK, WARN, FAIL = "ok", "warn", "fail"
+from .status import FAIL, MARKS, OK, WARN, exit_status  # noqa: F401  (exit_status is part of this API)
 
 
 @dataclass
@@ -430,15 +430,8 @@ def check_script(path: Union[str, os.PathLike], python_home: Optional[Path] = No
     return findings
 
 
-def exit_status(findings: Iterable[Finding]) -> int:
-    return 1 if any(f.status == FAIL for f in findings) else 0
-
-
 def findings_as_json(findings: Iterable[Finding]) -> str:
     return json.dumps([asdict(f) for f in findings], indent=2, ensure_ascii=False)
-
-
-_MARKS = {OK: ("✓", "green"), WARN: ("!", "yellow"), FAIL: ("✗", "red")}
 
 
 def render(findings: Iterable[Finding], console) -> None:
@@ -446,7 +439,7 @@ def render(findings: Iterable[Finding], console) -> None:
     from rich.text import Text
 
     for finding in findings:
-        mark, colour = _MARKS.get(finding.status, ("?", "white"))
+        mark, colour = MARKS.get(finding.status, ("?", "white"))
         where = finding.path if finding.line is None else "%s:%d" % (finding.path, finding.line)
         line = Text()
         line.append(mark + " ", style="bold " + colour)

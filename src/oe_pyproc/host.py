@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 HOST_NAME = "pyproc-host" + (".exe" if os.name == "nt" else "")
+BUNDLED_ENGINES = Path(__file__).parent / "engines"
 
 
 class HostNotFound(RuntimeError):
@@ -59,6 +60,8 @@ class HostRun:
 def host_command(script_paths: Sequence[str], python_home: Path, *, input_source: Optional[str] = None,
                  output: Optional[str] = None, instances: int = 1, extra: Sequence[str] = ()) -> list:
     command = [str(host_executable()), "--python-home", str(python_home), "--json"]
+    if BUNDLED_ENGINES.is_dir():  # a home without oe-python-processor installed can still use ours
+        command += ["--engine-dir", str(BUNDLED_ENGINES)]
     for script in script_paths:
         command += ["--script", str(script)]
     if instances != 1:

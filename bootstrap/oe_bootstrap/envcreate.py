@@ -1,6 +1,8 @@
 """Creates the ``oe-python-plugin`` env from the project's environment.yml, streaming the frontend's output."""
 import os
+import pkgutil
 import subprocess
+import tempfile
 from typing import Callable, List, Optional
 
 from .conda import Frontend
@@ -8,6 +10,25 @@ from .conda import Frontend
 
 class CreateFailed(Exception):
     pass
+
+
+def environment_yml_text() -> str:
+    """The project's environment.yml: packaged beside this module (wheel, zipapp) or at the checkout's root."""
+    try:
+        return pkgutil.get_data(__package__, "environment.yml").decode("utf-8")
+    except OSError:
+        pass
+    checkout = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "environment.yml")
+    with open(checkout, encoding="utf-8") as stream:
+        return stream.read()
+
+
+def environment_yml_file(folder: Optional[str] = None) -> str:
+    """A real file holding environment.yml (a zipapp's copy lives inside the archive)."""
+    handle, path = tempfile.mkstemp(prefix="oe-python-plugin-", suffix=".yml", dir=folder)
+    with os.fdopen(handle, "w", encoding="utf-8") as stream:
+        stream.write(environment_yml_text())
+    return path
 
 
 def create_command(frontend: Frontend, environment_yml: str, name: str) -> List[str]:

@@ -50,6 +50,7 @@ std::string initialize(const pyproc_start_options& options) {
     config.parse_argv = 0;
     config.use_environment = 0;          // PYTHONHOME/PYTHONPATH must not override the chosen home
     config.buffered_stdio = 0;           // never finalized, so buffered prints would be lost at exit
+    config.user_site_directory = 0;      // the env alone decides what imports; `oe-pyproc doctor` flags --user installs
     PyStatus status = set_path(config, &config.program_name, options.program_name);
     if (!PyStatus_Exception(status)) status = set_path(config, &config.executable, options.program_name);
     if (!PyStatus_Exception(status) && options.python_home && *options.python_home)

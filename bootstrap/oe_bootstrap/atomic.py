@@ -44,8 +44,8 @@ def write_atomic(path: str, data: bytes, backup: bool = True, mode: Optional[int
     os.makedirs(folder, exist_ok=True)
     try:
         handle, temporary = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=folder)
-    except PermissionError:
-        raise WriteRefused("cannot create files in %s; make the folder writable, then try again" % folder)
+    except PermissionError as error:
+        raise WriteRefused("cannot create files in %s; make the folder writable, then try again" % folder) from error
     saved = None
     try:
         with os.fdopen(handle, "wb") as stream:

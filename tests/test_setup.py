@@ -146,3 +146,28 @@ def test_zipapp_runs_setup_on_python_3_8(tmp_path, gui_dir):
     assert done.returncode == 0, done.stdout + done.stderr
     assert json.loads((gui_dir / "configs-api10" / "python-processor.json").read_text())["python_home"] == str(env)
     assert "carries no plugin build" in done.stdout and "install-plugin --zip" in done.stdout
+
+
+def test_setup_with_the_gui_running_sets_the_home_live_and_leaves_its_chains(tmp_path, gui_dir):
+    from test_gui_api import FakeGui, make_handler
+    from http.server import ThreadingHTTPServer
+    import threading
+
+    state = FakeGui()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(state))
+    threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
+    try:
+        env = runnable_env(tmp_path / "env", plugin=True)
+        chain = gui_dir / "configs-api10" / "lastConfig.xml"
+        before = chain.read_bytes()
+        done = oe_pyproc("setup", "--python-home", str(env), "--gui-dir", str(gui_dir), home=tmp_path / "home",
+                         port=server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert done.returncode == 1, done.stdout  # the plugin could not be installed under a running GUI
+    assert "set live in the running GUI (processors 101, 102)" in done.stdout
+    assert "close it first" in done.stdout
+    assert [state.find(node, "python_home")["value"] for node in (101, 102)] == [str(env), str(env)]
+    assert chain.read_bytes() == before  # the GUI rewrites its own chains at exit
+    assert json.loads((gui_dir / "configs-api10" / "python-processor.json").read_text())["python_home"] == str(env)

@@ -1,4 +1,4 @@
-from oe_bootstrap.plugins import installed_plugin
+from oe_bootstrap.plugins import PluginInstallError, installed_plugin
 
 from ..findings import FAIL, OK, Finding
 
@@ -7,8 +7,12 @@ TITLE = "Plugin installed"
 
 
 def check(context):
-    plugin = installed_plugin(context.gui)
     fix = "oe-pyproc install-plugin   (from this env's package, or --zip PythonProcessor-<os>_<version>-API10.zip)"
+    try:
+        plugin = installed_plugin(context.gui)
+    except PluginInstallError as error:
+        return Finding(ID, FAIL, TITLE, str(error), "fix or delete %s, then: %s" % (
+            context.gui.installed_plugins_file, fix))
     if plugin is None:
         return Finding(ID, FAIL, TITLE, "no Python Processor in %s" % context.gui.installed_plugins_file, fix)
     if not plugin.exists:

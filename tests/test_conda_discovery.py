@@ -157,3 +157,13 @@ def test_embeddable_distribution_and_empty_folder(tmp_path):
     assert env.kind == EMBEDDABLE and "embeddable" in env.problem
     empty = inspect_env(str(tmp_path))
     assert empty.kind is None and "no Python installation" in empty.problem
+
+
+def test_user_site_rules():
+    assert folders.user_site_dir("3.10", folders.WINDOWS, {"APPDATA": r"C:\Users\a\AppData\Roaming"}, r"C:\Users\a") \
+        == r"C:\Users\a\AppData\Roaming\Python\Python310\site-packages"
+    assert folders.user_site_dir("3.10", folders.LINUX, {}, "/home/a") == "/home/a/.local/lib/python3.10/site-packages"
+    assert folders.user_site_dir("3.10", folders.MACOS, {}, "/Users/a", framework=True) \
+        == "/Users/a/Library/Python/3.10/lib/python/site-packages"
+    assert folders.user_site_dir("3.10", folders.LINUX, {"PYTHONUSERBASE": "/u"}, "/home/a") \
+        == "/u/lib/python3.10/site-packages"

@@ -222,3 +222,18 @@ def test_script_through_the_real_engine(tmp_path, pyhost):
     assert findings["script"]["status"] == "fail"
     assert "ValueError: bad gain" in findings["script"]["evidence"] and "raises.py:5" in findings["script"]["evidence"]
     assert findings["python-runs"]["status"] == "ok" and findings["numpy"]["status"] == "ok"
+
+
+def test_extension_needing_a_newer_libstdcxx_than_the_systems(tmp_path, monkeypatch):
+    from oe_pyproc.doctor.checks import glibcxx
+
+    env = with_engine(envtrees.conda_env(tmp_path / "env", "linux-64"))
+    extension = env.site_packages / "fastfilt" / env.extension("_core")
+    extension.parent.mkdir()
+    extension.write_bytes(envtrees.elf_file(needed=["libstdc++.so.6"], glibcxx="3.4.30").read_bytes())
+    monkeypatch.setattr(glibcxx, "SYSTEM_LIBSTDCXX", [str(envtrees.libstdcxx_file(provides="3.4.19"))])
+    finding = failed(diagnose(env, ready_gui(tmp_path, env), folders.LINUX))["glibcxx"]
+    assert "needs GLIBCXX_3.4.30" in finding.evidence and "(GLIBCXX_3.4.19)" in finding.evidence
+    assert "LD_PRELOAD=" in finding.fix
+    monkeypatch.setattr(glibcxx, "SYSTEM_LIBSTDCXX", [str(envtrees.libstdcxx_file(provides="3.4.30"))])
+    assert diagnose(env, ready_gui(tmp_path / "again", env), folders.LINUX)["glibcxx"].status == "ok"

@@ -10,9 +10,9 @@ SYSTEM_LIBSTDCXX = ["/usr/lib/x86_64-linux-gnu/libstdc++.so.6", "/usr/lib64/libs
                     "/usr/lib/libstdc++.so.6"]
 
 
-def system_libstdcxx_version(candidates=SYSTEM_LIBSTDCXX):
+def system_libstdcxx_version():
     """The GLIBCXX version of the libstdc++ the GUI itself loads (the system's)."""
-    for path in candidates:
+    for path in SYSTEM_LIBSTDCXX:
         if os.path.exists(path):
             info = read_binary(os.path.realpath(path))
             if info and info.glibcxx_provided:
@@ -25,7 +25,7 @@ def highest_need(binaries):
     return max(needs, key=lambda pair: version_key(pair[0])) if needs else (None, None)
 
 
-def check(context, system_candidates=None):
+def check(context):
     if context.env_platform != "linux":
         return Finding(ID, OK, TITLE, "not a Linux env")
     needed, needer = highest_need(context.extension_binaries)
@@ -33,9 +33,7 @@ def check(context, system_candidates=None):
         return Finding(ID, OK, TITLE, "no extension needs libstdc++")
     if not context.runs_here:
         return Finding(ID, OK, TITLE, "extensions need GLIBCXX_%s (not compared: not on Linux)" % needed)
-    system_path, provided = system_libstdcxx_version(system_candidates or context.environ.get(
-        "OE_PYPROC_SYSTEM_LIBSTDCXX", "").split(os.pathsep) if context.environ.get(
-        "OE_PYPROC_SYSTEM_LIBSTDCXX") else SYSTEM_LIBSTDCXX)
+    system_path, provided = system_libstdcxx_version()
     if not provided or version_key(needed) <= version_key(provided):
         return Finding(ID, OK, TITLE, "extensions need GLIBCXX_%s; the system's libstdc++ has %s"
                        % (needed, provided or "an unknown version"))

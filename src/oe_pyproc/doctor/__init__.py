@@ -53,5 +53,6 @@ def build_context(python_home: Optional[str] = None, env_name: Optional[str] = N
 
 
 def run_doctor(context: DoctorContext) -> List[Finding]:
+    context.start_probe()
     findings = [module.check(context) for module in all_checks()]
     return [finding for finding in findings if finding is not None]

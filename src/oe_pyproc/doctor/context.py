@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import platform
+import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Dict, List, Mapping, Optional
@@ -37,6 +38,8 @@ class DoctorContext:
     script: Optional[str] = None
     engine_dirs: List[str] = field(default_factory=list)
     run_probe: bool = True
+    _probe_thread: Optional[threading.Thread] = field(default=None, init=False, repr=False)
+    _probe_result: Optional[ProbeResult] = field(default=None, init=False, repr=False)
 
     @cached_property
     def env_platform(self) -> Optional[str]:
@@ -71,22 +74,22 @@ class DoctorContext:
         return list(conda_records(self.python_home)) if self.env.kind == "conda env" else []
 
     @cached_property
-    def extension_binaries(self) -> List[BinaryInfo]:
-        """Compiled modules and libraries in site-packages and the standard library's extension folders."""
+    def package_files(self) -> List[str]:
+        """Every file in site-packages and the standard library's extension folders, walked once."""
         roots = list(self.env.site_packages)
         if self.env.stdlib:
             roots.append(os.path.join(self.env.stdlib, "lib-dynload"))
         if self.env.layout == WINDOWS_LAYOUT:
             roots.append(os.path.join(self.python_home, "DLLs"))
-        found = []
-        for root in roots:
-            for folder, _subfolders, names in os.walk(root):
-                for name in names:
-                    if name.lower().endswith(EXTENSION_SUFFIXES) or ".so." in name:
-                        info = read_binary(os.path.join(folder, name))
-                        if info:
-                            found.append(info)
-        return found
+        return [os.path.join(folder, name) for root in roots for folder, _subfolders, names in os.walk(root)
+                for name in names]
+
+    @cached_property
+    def extension_binaries(self) -> List[BinaryInfo]:
+        """Compiled modules and the libraries they bring, read from their headers."""
+        candidates = (path for path in self.package_files
+                      if path.lower().endswith(EXTENSION_SUFFIXES) or ".so." in os.path.basename(path))
+        return [info for info in map(read_binary, candidates) if info]
 
     @cached_property
     def core_binaries(self) -> List[BinaryInfo]:
@@ -94,11 +97,21 @@ class DoctorContext:
         paths = [self.env.libpython, self.env.python]
         return [info for info in (read_binary(path) for path in paths if path and os.path.isfile(path)) if info]
 
-    @cached_property
+    def start_probe(self) -> None:
+        """Start the env's python now, so that it answers while the files are read."""
+        if self.run_probe and self.runs_here and self.env.python and self._probe_thread is None:
+            self._probe_thread = threading.Thread(target=self._run_probe, daemon=True)
+            self._probe_thread.start()
+
+    def _run_probe(self) -> None:
+        self._probe_result = probe_python(self.env.python)
+
+    @property
     def probe(self) -> Optional[ProbeResult]:
-        if not (self.run_probe and self.runs_here and self.env.python):
-            return None
-        return probe_python(self.env.python)
+        self.start_probe()
+        if self._probe_thread is not None:
+            self._probe_thread.join()
+        return self._probe_result
 
     @cached_property
     def plugin_arch(self) -> str:

@@ -10,10 +10,14 @@ VC_RUNTIME = re.compile(r"^(msvcp140|vcruntime140)(_\w+)?\.dll$", re.IGNORECASE)
 
 
 def _files_named(context, pattern):
-    found = []
-    for root in [context.python_home]:
-        for folder, _subfolders, names in os.walk(root):
-            found += [os.path.join(folder, name) for name in names if pattern.match(name)]
+    """Runtimes lie in the env's library folders (conda) or inside packages (pip wheels), never in the stdlib."""
+    root = context.python_home
+    found = [path for path in context.package_files if pattern.match(os.path.basename(path))]
+    for folder in (root, os.path.join(root, "lib"), os.path.join(root, "Library", "bin"), os.path.join(root, "DLLs")):
+        try:
+            found += [entry.path for entry in os.scandir(folder) if entry.is_file() and pattern.match(entry.name)]
+        except OSError:
+            pass
     return found
 
 

@@ -46,15 +46,20 @@ def print_report(status: str, message: str) -> None:
     print(("  " if status == "progress" else MARKS.get(status, "?") + " ") + message, flush=True)
 
 
-def command_setup(args: argparse.Namespace) -> int:
+def run_setup(args: argparse.Namespace, report) -> int:
+    """`setup` for either command line; ``report(status, message)`` prints."""
     try:
-        ok = set_up(setup_options(args), print_report)
+        ok = set_up(setup_options(args), report)
     except SetupFailed as error:
-        print_report("fail", str(error))
+        report("fail", str(error))
         return 1
-    print_report("ok" if ok else "fail", "done: run `oe-pyproc doctor` to check everything" if ok else
-                 "some steps failed (above); nothing was lost: each rewritten file has a .bak beside it")
+    report("ok" if ok else "fail", "done: run `oe-pyproc doctor` to check everything" if ok else
+           "some steps failed (above); nothing was lost: each rewritten file has a .bak beside it")
     return 0 if ok else 1
+
+
+def command_setup(args: argparse.Namespace) -> int:
+    return run_setup(args, print_report)
 
 
 def command_install_plugin(args: argparse.Namespace) -> int:

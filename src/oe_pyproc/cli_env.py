@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from oe_bootstrap.cli import add_gui_arguments, add_setup_arguments, setup_options
-from oe_bootstrap.setup_home import SetupFailed, set_up
+from oe_bootstrap.cli import add_gui_arguments, add_setup_arguments, run_setup
 from rich.console import Console
 
 from .host import current_python_home
@@ -55,15 +54,7 @@ def rich_report(console: Console):
 
 
 def command_setup(args: argparse.Namespace, console: Console) -> int:
-    report = rich_report(console)
-    try:
-        ok = set_up(setup_options(args), report)
-    except SetupFailed as error:
-        report("fail", str(error))
-        return 1
-    report("ok" if ok else "fail", "done: `oe-pyproc doctor` checks everything" if ok else
-           "some steps failed (above); every file rewritten has a .bak beside it")
-    return 0 if ok else 1
+    return run_setup(args, rich_report(console))
 
 
 def command_install_plugin(args: argparse.Namespace, console: Console) -> int:

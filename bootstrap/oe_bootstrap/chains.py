@@ -111,7 +111,7 @@ def _read(path: str) -> _Document:
         root = parser.close()
     except ET.ParseError as error:
         line, column = error.position
-        raise ChainError("%s is not valid XML: %s (line %d, column %d). It was left untouched."
+        raise ChainError("%s is not valid XML: %s (line %d, column %d)"
                          % (path, _reason(error), line, column + 1), path, line, column + 1) from error
     if root.tag != "SETTINGS":
         raise ChainError("%s is not an Open Ephys signal chain (its root element is <%s>, not <SETTINGS>)"

@@ -139,8 +139,8 @@ def _set_live(python_home: str, port: int, report: Report) -> bool:
 def _set_in_chain(chain: str, python_home: str, report: Report) -> bool:
     try:
         edit = set_python_home_in_chain(chain, python_home)
-    except ChainError as error:  # its message names the file, the place and that it was left untouched
-        report(FAIL, str(error))
+    except ChainError as error:  # its message names the file and the place
+        report(FAIL, "%s; the file was left untouched" % error)
         return False
     except (WriteRefused, OSError) as error:
         report(FAIL, "%s left untouched: %s" % (chain, error))

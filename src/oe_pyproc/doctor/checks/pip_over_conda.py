@@ -24,16 +24,16 @@ def check(context):
     if context.env.kind != "conda env":
         return Finding(ID, OK, TITLE, "not a conda env")
     projects = conda_projects(context.conda_packages)
-    problems = []
+    problems, names = [], []
     for key, dists in sorted(context.dist_by_name().items()):
         if len(dists) > 1:
             problems.append("%s installed twice (%s)" % (key, ", ".join(os.path.basename(d.path) for d in dists)))
+            names.append(key)
         elif key in projects and (dists[0].installer or "").lower() == "pip":
             problems.append("pip installed %s %s over conda's package %s" % (dists[0].name, dists[0].version,
                                                                          projects[key]))
+            names.append(projects[key])
     if problems:
-        names = sorted({problem.split()[2] if problem.startswith("pip") else problem.split()[0]
-                        for problem in problems})
         return Finding(ID, FAIL, TITLE, "; ".join(problems),
                        "conda install -p %s --force-reinstall %s   (let conda own its binary packages; use pip "
                        "--no-deps only for what conda lacks)" % (context.python_home, " ".join(names)))

@@ -1,0 +1,386 @@
+#include "PythonProcessor.h"
+
+#include <loader.h>
+
+#include "PythonProcessorEditor.h"
+#include "home_resolver.h"
+#include "plugin_location.h"
+
+namespace {
+
+const char* const pythonHomeParameter = "python_home";
+const char* const scriptParameter = "script_path";
+// The published plugin's name for the selected stream, so its chains load.
+const char* const streamParameter = "current_stream";
+
+String engineText(size_t (*read)(const pyproc_instance*, char*, size_t), const pyproc_instance* instance) {
+    const size_t length = read(instance, nullptr, 0);
+    std::string text(length + 1, '\0');
+    read(instance, text.data(), text.size());
+    text.resize(length);
+    return String::fromUTF8(text.c_str());
+}
+
+String sameFolderKey(const String& path) {
+    return File(path).getFullPathName().trimCharactersAtEnd(File::getSeparatorString());
+}
+
+}  // namespace
+
+PythonProcessor::PythonProcessor() : GenericProcessor("Python Processor") {}
+
+PythonProcessor::~PythonProcessor() {
+    stopTimer();
+    destroyInstance();  // the interpreter stays: other instances, and Python cannot restart
+}
+
+AudioProcessorEditor* PythonProcessor::createEditor() {
+    editor = std::make_unique<PythonProcessorEditor>(this);
+    return editor.get();
+}
+
+void PythonProcessor::registerParameters() {
+    addStringParameter(Parameter::PROCESSOR_SCOPE, pythonHomeParameter, "Python Home",
+                       "The Python environment (a conda env or venv with numpy) that runs the module", String(), true);
+    addStringParameter(Parameter::PROCESSOR_SCOPE, scriptParameter, "Script",
+                       "The Python file that defines class PyProcessor", String(), true);
+    addSelectedStreamParameter(Parameter::PROCESSOR_SCOPE, streamParameter, "Stream",
+                               "The stream whose data, events and spikes go to Python", {}, 0, true, true);
+}
+
+uint16 PythonProcessor::selectedStreamId() const {
+    auto* parameter = static_cast<SelectedStreamParameter*>(getParameter(streamParameter));
+    const int index = parameter ? parameter->getSelectedIndex() : 0;
+    const auto streams = getDataStreams();
+    if (streams.isEmpty()) return 0;
+    return streams[jlimit(0, streams.size() - 1, index)]->getStreamId();
+}
+
+void PythonProcessor::updateSettings() {
+    // Our spike channels are local, so the GUI keeps them: replace them for the current streams.
+    for (auto* channel : ownSpikeChannels) spikeChannels.removeObject(channel);
+    ownSpikeChannels.clear();
+    outputs.clear();
+    for (auto* stream : getDataStreams()) {
+        StreamOutputs& out = outputs[stream->getStreamId()];
+        EventChannel::Settings ttlSettings{EventChannel::Type::TTL, "Python Processor Output",
+                                           "TTL events sent by the Python module", "pythonprocessor.ttl",
+                                           getDataStream(stream->getStreamId())};
+        eventChannels.add(new EventChannel(ttlSettings));
+        eventChannels.getLast()->addProcessor(this);
+        out.ttl = eventChannels.getLast();
+
+        if (stream->getChannelCount() == 0) continue;
+        SpikeChannel::Settings spikeSettings{SpikeChannel::Type::SINGLE, "Python Spikes",
+                                             "Spikes sent by the Python module",
+                                             SpikeChannel::getIdentifierFromType(SpikeChannel::Type::SINGLE), {0}};
+        auto* spikes = new SpikeChannel(spikeSettings);
+        spikes->addProcessor(this);
+        spikes->setDataStream(getDataStream(stream->getStreamId()), true);
+        spikeChannels.add(spikes);
+        ownSpikeChannels.add(spikes);
+        out.spikes = spikes;
+    }
+    if (pythonStartAttempted) rebuildInstance();
+}
+
+void PythonProcessor::initialize(bool /*signalChainIsLoading*/) {
+    // No dialog here: loading a chain or running headless must never block on one.
+    startPython();
+    rebuildInstance();
+    startTimerHz(4);
+}
+
+void PythonProcessor::startPython() {
+    pythonStartAttempted = true;
+    const String saved = getParameter(pythonHomeParameter)->getValueAsString();
+    const auto choice = pyproc::plugin::resolvePythonHome(saved, CoreServices::getSavedStateDirectory());
+    homeSource = choice.source;
+    if (const auto* running = pyproc::loader::loaded_engine()) {
+        api = running->api;
+        homeProblem.clear();
+        const String runningHome = String(running->home.root.u8string());
+        ScopedLock lock(statusLock);
+        current.warning = choice.path.isEmpty() || sameFolderKey(choice.path) == sameFolderKey(runningHome)
+                              ? String()
+                              : "Python " + String(running->python_version) + " from " + runningHome +
+                                    " is already running in this GUI: restart the GUI to use " + choice.path;
+        return;
+    }
+    if (choice.path.isEmpty()) {
+        homeProblem = "No Python Home: run `oe-pyproc setup` (it finds or creates the oe-python-plugin env), "
+                      "set OE_PYTHON_HOME, or choose the env folder in this processor's editor.";
+        return;
+    }
+    const File sharedFolder = CoreServices::getSavedStateDirectory().getChildFile("shared-api10");
+    try {
+        const auto& loaded = pyproc::loader::load_engine(std::filesystem::u8path(choice.path.toStdString()),
+                                                         pyproc::plugin::engineFolders(
+                                                             std::filesystem::u8path(sharedFolder.getFullPathName().toStdString())));
+        api = loaded.api;
+        homeProblem.clear();
+        LOGC("Python ", loaded.python_version, " from ", choice.path, " (", choice.source, ")");
+    } catch (const std::exception& error) {
+        api = nullptr;
+        homeProblem = "Python Home " + choice.path + " (from " + choice.source + "): " + String::fromUTF8(error.what());
+        LOGE(homeProblem);
+    }
+}
+
+void PythonProcessor::destroyInstance() {
+    std::lock_guard<std::mutex> lock(engineMutex);
+    if (api && instance) api->destroy(instance);
+    instance = nullptr;
+    builtChannels = -1;
+}
+
+void PythonProcessor::rebuildInstance() {
+    const uint16 streamId = selectedStreamId();
+    const DataStream* stream = streamId ? getDataStream(streamId) : nullptr;
+    const int channels = stream ? stream->getChannelCount() : 0;
+    const double sampleRate = stream ? stream->getSampleRate() : 0.0;
+    const String script = getParameter(scriptParameter)->getValueAsString();
+    if (!api) {
+        destroyInstance();
+        return;
+    }
+    if (instance && streamId == builtStreamId && channels == builtChannels && sampleRate == builtSampleRate &&
+        script == builtScript)
+        return;
+    destroyInstance();
+    std::lock_guard<std::mutex> lock(engineMutex);
+    firstChannelIndex = stream && channels > 0 ? stream->getContinuousChannels()[0]->getGlobalIndex() : 0;
+    instance = api->create(script.toRawUTF8(), channels, sampleRate);
+    builtStreamId = streamId;
+    builtChannels = channels;
+    builtSampleRate = sampleRate;
+    builtScript = script;
+    warnedSpikeShape = false;
+    liveState = api->state(instance);
+}
+
+void PythonProcessor::parameterValueChanged(Parameter* parameter) {
+    if (!pythonStartAttempted) return;  // initialize() starts everything once the chain is in place
+    const String name = parameter->getName();
+    if (name == pythonHomeParameter) {
+        startPython();
+        rebuildInstance();
+    } else if (name == scriptParameter || name == streamParameter) {
+        rebuildInstance();
+    }
+    refreshStatus();
+}
+
+void PythonProcessor::reload() {
+    if (!api || !instance) return;
+    {
+        std::lock_guard<std::mutex> lock(engineMutex);
+        liveState = api->reload(instance);
+    }
+    lastLoggedError.clear();
+    refreshStatus();
+}
+
+bool PythonProcessor::needsPythonHome() const { return api == nullptr; }
+
+void PythonProcessor::process(AudioBuffer<float>& buffer) {
+    // Never wait on the audio thread: during a reload, blocks pass through untouched.
+    std::unique_lock<std::mutex> lock(engineMutex, std::try_to_lock);
+    if (!lock.owns_lock() || !api || !instance) return;
+    const uint16 streamId = builtStreamId;
+    const int64 firstSample = getFirstSampleNumberForBlock(streamId);
+    const int numSamples = static_cast<int>(getNumSamplesInBlock(streamId));
+    api->begin_block(instance, firstSample, numSamples);
+    checkForEvents(true);
+    if (numSamples > 0 && builtChannels > 0)
+        api->process(instance, buffer.getArrayOfWritePointers() + firstChannelIndex, builtChannels, numSamples);
+    sendPythonOutputs(firstSample, numSamples);
+    liveState = api->state(instance);
+    if (numSamples > 0 && builtSampleRate > 0) liveBufferUs = 1e6 * numSamples / builtSampleRate;
+    publishLatency();
+}
+
+void PythonProcessor::publishLatency() {
+    pyproc_latency latency{};
+    api->latency(instance, &latency);
+    liveP50 = latency.p50_us;
+    liveP99 = latency.p99_us;
+    liveCalls = latency.calls;
+    liveOverruns = latency.overruns;
+}
+
+void PythonProcessor::sendPythonOutputs(int64 firstSample, int numSamples) {
+    pyproc_outputs out{};
+    api->outputs(instance, &out);
+    const auto found = outputs.find(builtStreamId);
+    if (found == outputs.end()) return;
+    const int lastOffset = jmax(0, numSamples - 1);
+    for (size_t i = 0; i < out.num_events; ++i) {
+        const pyproc_ttl_event& event = out.events[i];
+        const int offset = static_cast<int>(jlimit<int64>(0, lastOffset, event.sample_number - firstSample));
+        TTLEventPtr ttl = TTLEvent::createTTLEvent(found->second.ttl, firstSample + offset, event.line, event.state != 0);
+        addEvent(ttl, offset);
+    }
+    SpikeChannel* channel = found->second.spikes;
+    if (!channel) return;
+    // The GUI's spike channel has a fixed shape (one channel, pre + post peak
+    // samples): rows past the first are dropped, samples cut or zero-padded.
+    const int samples = static_cast<int>(channel->getTotalSamples());
+    for (size_t i = 0; i < out.num_spikes; ++i) {
+        const pyproc_spike& spike = out.spikes[i];
+        warnedSpikeShape = warnedSpikeShape || spike.num_channels != 1 || spike.num_samples != samples;
+        Spike::Buffer waveform(channel);
+        for (int s = 0; s < samples; ++s) waveform.set(0, s, s < spike.num_samples ? spike.waveform[s] : 0.0f);
+        SpikePtr created = Spike::createSpike(channel, spike.sample_number, {0.0f}, waveform, spike.sorted_id);
+        addSpike(created);
+    }
+}
+
+void PythonProcessor::handleTTLEvent(TTLEventPtr event) {
+    if (event->getStreamId() != builtStreamId) return;
+    api->ttl_event(instance, event->getProcessorId(), event->getChannelInfo()->getName().toRawUTF8(),
+                   event->getSampleNumber(), event->getLine(), event->getState() ? 1 : 0);
+}
+
+void PythonProcessor::handleSpike(SpikePtr spike) {
+    const SpikeChannel* channel = spike->getChannelInfo();
+    if (spike->getStreamId() != builtStreamId) return;
+    const pyproc_spike view{spike->getSampleNumber(),
+                            channel->getName().toRawUTF8(),
+                            static_cast<int32_t>(spike->getProcessorId()),
+                            spike->getSortedId(),
+                            static_cast<int32_t>(channel->getNumChannels()),
+                            static_cast<int32_t>(channel->getTotalSamples()),
+                            spike->getDataPointer()};
+    api->spike(instance, &view);
+}
+
+bool PythonProcessor::startAcquisition() {
+    std::lock_guard<std::mutex> lock(engineMutex);
+    if (api && instance) api->start_acquisition(instance);
+    return true;  // an errored module passes data through; it never stops acquisition
+}
+
+bool PythonProcessor::stopAcquisition() {
+    std::lock_guard<std::mutex> lock(engineMutex);
+    if (api && instance) api->stop_acquisition(instance);
+    return true;
+}
+
+void PythonProcessor::startRecording() {
+    const String directory = CoreServices::getRecordingParentDirectory()
+                                 .getChildFile(CoreServices::getRecordingDirectoryName())
+                                 .getFullPathName();
+    std::lock_guard<std::mutex> lock(engineMutex);
+    if (api && instance) api->start_recording(instance, directory.toRawUTF8());
+}
+
+void PythonProcessor::stopRecording() {
+    std::lock_guard<std::mutex> lock(engineMutex);
+    if (api && instance) api->stop_recording(instance);
+}
+
+void PythonProcessor::timerCallback() { refreshStatus(); }
+
+void PythonProcessor::refreshStatus() {
+    Status next;
+    {
+        ScopedLock lock(statusLock);
+        next.warning = current.warning;
+    }
+    if (const auto* running = pyproc::loader::loaded_engine())
+        next.pythonHome = "Python " + String(running->python_version) + " from " +
+                          String(running->home.root.u8string()) + " (" + homeSource + ")";
+    next.p50Us = liveP50;
+    next.p99Us = liveP99;
+    next.calls = liveCalls;
+    next.overruns = liveOverruns;
+    const DataStream* stream = builtStreamId ? getDataStream(builtStreamId) : nullptr;
+    next.bufferUs = liveBufferUs;
+    const String scriptName = File(builtScript).getFileName();
+    if (!api) {
+        next.stage = Stage::noPython;
+        next.headline = "no Python";
+        next.details = homeProblem;
+    } else if (!instance) {
+        next.stage = Stage::noModule;
+        next.headline = stream ? "no module" : "no input stream";
+    } else {
+        // The engine is read here only when the audio thread is not using it.
+        std::unique_lock<std::mutex> lock(engineMutex, std::try_to_lock);
+        const int state = lock.owns_lock() ? api->state(instance) : liveState.load();
+        if (state == PYPROC_ERRORED) {
+            next.stage = Stage::errored;
+            next.headline = "error in " + scriptName;
+            if (lock.owns_lock()) next.details = engineText(api->error_text, instance);
+            else {
+                ScopedLock statusGuard(statusLock);
+                next.details = current.details;
+            }
+        } else if (state == PYPROC_READY) {
+            next.stage = Stage::ready;
+            next.headline = "ready: " + scriptName;
+        } else {
+            next.stage = Stage::noModule;
+            next.headline = "no module";
+        }
+        if (lock.owns_lock()) {
+            const String warnings = engineText(api->warning_text, instance);
+            if (warnings.isNotEmpty()) next.warning = warnings;
+        }
+    }
+    if (warnedSpikeShape && next.warning.isEmpty())
+        next.warning = "spikes from Python were fitted to the GUI's spike channel (1 channel, " +
+                       String(stream && outputs.count(builtStreamId) && outputs[builtStreamId].spikes
+                                  ? (int) outputs[builtStreamId].spikes->getTotalSamples()
+                                  : 40) +
+                       " samples)";
+    if (next.stage == Stage::errored) logNewError(next.details);
+    ScopedLock lock(statusLock);
+    current = next;
+}
+
+void PythonProcessor::logNewError(const String& error) {
+    // Each new error once, at most one per second; repeats are counted.
+    const int64 now = Time::currentTimeMillis();
+    if (error.isEmpty() || error == lastLoggedError) return;
+    if (now - lastLogMillis < 1000) {
+        ++suppressedLogs;
+        return;
+    }
+    LOGE("Python Processor (", getNodeId(), "): ", error);
+    if (suppressedLogs > 0) LOGE("Python Processor (", getNodeId(), "): ", suppressedLogs, " more errors not shown");
+    lastLoggedError = error;
+    lastLogMillis = now;
+    suppressedLogs = 0;
+}
+
+PythonProcessor::Status PythonProcessor::status() const {
+    ScopedLock lock(statusLock);
+    return current;
+}
+
+String PythonProcessor::statusJson() const {
+    const Status now = status();
+    static const char* const stages[] = {"no_python", "no_module", "ready", "errored"};
+    auto* object = new DynamicObject();
+    object->setProperty("state", stages[static_cast<int>(now.stage)]);
+    object->setProperty("headline", now.headline);
+    object->setProperty("details", now.details);
+    object->setProperty("python_home", now.pythonHome);
+    object->setProperty("warning", now.warning);
+    object->setProperty("p50_us", now.p50Us);
+    object->setProperty("p99_us", now.p99Us);
+    object->setProperty("buffer_us", now.bufferUs);
+    object->setProperty("calls", (int64) now.calls);
+    object->setProperty("overruns", (int64) now.overruns);
+    return JSON::toString(var(object), true);
+}
+
+String PythonProcessor::handleConfigMessage(const String& message) {
+    const String command = message.trim().toLowerCase();
+    if (command == "reload") reload();
+    else if (command != "status") return "unknown command '" + message + "': use 'status' or 'reload'";
+    refreshStatus();
+    return statusJson();
+}

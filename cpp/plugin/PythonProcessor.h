@@ -1,0 +1,103 @@
+// The Python Processor: a GUI filter that hands the selected stream, its TTL
+// events and spikes to a PyProcessor module through the engine, and sends the
+// module's events and spikes on down the chain. GUI glue only: Python lives in
+// the engine, the Python Home in the loader.
+#pragma once
+
+#include <ProcessorHeaders.h>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+
+#include "../engine/engine_api.h"
+
+class PythonProcessor : public GenericProcessor, private juce::Timer {
+public:
+    // What the editor and `GET config status` show.
+    enum class Stage { noPython, noModule, ready, errored };
+
+    struct Status {
+        Stage stage = Stage::noPython;
+        String headline;      // one line, e.g. "ready: bandpass.py"
+        String details;       // the loader's explanation or the Python traceback
+        String pythonHome;    // the home in use and where it came from
+        String warning;       // e.g. "restart the GUI to use another Python Home"
+        double p50Us = 0, p99Us = 0, bufferUs = 0;
+        uint64 calls = 0, overruns = 0;
+    };
+
+    PythonProcessor();
+    ~PythonProcessor() override;
+
+    AudioProcessorEditor* createEditor() override;
+    void registerParameters() override;
+    void updateSettings() override;
+    void initialize(bool signalChainIsLoading) override;
+    void process(AudioBuffer<float>& buffer) override;
+    void handleTTLEvent(TTLEventPtr event) override;
+    void handleSpike(SpikePtr spike) override;
+    bool startAcquisition() override;
+    bool stopAcquisition() override;
+    void startRecording() override;
+    void stopRecording() override;
+    void parameterValueChanged(Parameter* parameter) override;
+    // "reload" reloads the module; "status" answers with the Status as JSON.
+    String handleConfigMessage(const String& message) override;
+
+    Status status() const;
+    // Re-imports the module and its helper modules (message thread).
+    void reload();
+    // True when no Python Home was found or it was refused: the editor may ask for one.
+    bool needsPythonHome() const;
+
+private:
+    struct StreamOutputs {
+        EventChannel* ttl = nullptr;
+        SpikeChannel* spikes = nullptr;
+    };
+
+    void timerCallback() override;
+    void startPython();
+    void rebuildInstance();
+    void destroyInstance();
+    void refreshStatus();
+    void logNewError(const String& error);
+    void sendPythonOutputs(int64 firstSample, int numSamples);
+    void publishLatency();
+    String statusJson() const;
+    uint16 selectedStreamId() const;
+
+    const pyproc_engine_api* api = nullptr;
+    pyproc_instance* instance = nullptr;
+    // Serializes engine calls on this instance; the audio thread only ever tries it.
+    std::mutex engineMutex;
+
+    String homeProblem;          // why Python could not start, in the loader's words
+    String homeSource;
+    bool pythonStartAttempted = false;
+
+    // The stream the instance was built for: rebuilt when any of these change.
+    uint16 builtStreamId = 0;
+    int builtChannels = -1;
+    double builtSampleRate = 0;
+    String builtScript;
+    int firstChannelIndex = 0;
+
+    std::map<uint16, StreamOutputs> outputs;
+    Array<SpikeChannel*> ownSpikeChannels;
+    bool warnedSpikeShape = false;
+
+    // Written by the audio thread, read by the timer.
+    std::atomic<int> liveState{PYPROC_NO_MODULE};
+    std::atomic<double> liveP50{0}, liveP99{0}, liveBufferUs{0};
+    std::atomic<uint64> liveCalls{0}, liveOverruns{0};
+
+    mutable CriticalSection statusLock;
+    Status current;
+    String lastLoggedError;
+    int64 lastLogMillis = 0;
+    int suppressedLogs = 0;
+
+    JUCE_DECLARE_NON_COPYABLE_WITH_LEAK_DETECTOR(PythonProcessor)
+};

@@ -1,0 +1,89 @@
+#include "PythonProcessorEditor.h"
+
+#include "PythonProcessor.h"
+
+namespace {
+
+Colour stageColour(PythonProcessor::Stage stage) {
+    switch (stage) {
+        case PythonProcessor::Stage::ready: return Colour(0xff2e7d32);
+        case PythonProcessor::Stage::errored: return Colour(0xffc62828);
+        case PythonProcessor::Stage::noPython: return Colour(0xffef6c00);
+        default: return Colour(0xff616161);
+    }
+}
+
+}  // namespace
+
+PythonProcessorEditor::PythonProcessorEditor(PythonProcessor* processor)
+    : GenericEditor(processor), pythonProcessor(processor) {
+    desiredWidth = 240;
+    addSelectedStreamParameterEditor(Parameter::PROCESSOR_SCOPE, "current_stream", 10, 25);
+
+    for (auto* button : {&scriptButton, &homeButton, &reloadButton, &stateButton}) addAndMakeVisible(button);
+    scriptButton.setBounds(10, 52, 145, 20);
+    homeButton.setBounds(160, 52, 70, 20);
+    homeButton.setButtonText("Home...");
+    reloadButton.setBounds(160, 77, 70, 20);
+    stateButton.setBounds(10, 77, 145, 20);
+    scriptButton.onClick = [this] { chooseScript(); };
+    homeButton.onClick = [this] { choosePythonHome(); };
+    reloadButton.onClick = [this] { pythonProcessor->reload(); };
+    reloadButton.setTooltip("Re-import the script and the helper modules beside it");
+    stateButton.onClick = [this] { showDetails(); };
+
+    latencyLabel.setFont(FontOptions(12.0f));
+    latencyLabel.setBounds(10, 102, 220, 18);
+    addAndMakeVisible(latencyLabel);
+    startTimerHz(4);
+}
+
+PythonProcessorEditor::~PythonProcessorEditor() { stopTimer(); }
+
+void PythonProcessorEditor::timerCallback() {
+    const auto status = pythonProcessor->status();
+    const String script = pythonProcessor->getParameter("script_path")->getValueAsString();
+    scriptButton.setButtonText(script.isEmpty() ? "Script..." : File(script).getFileName());
+    scriptButton.setTooltip(script);
+    stateButton.setButtonText(status.headline);
+    stateButton.setColour(TextButton::buttonColourId, stageColour(status.stage));
+    String tip = status.details.isNotEmpty() ? status.details : status.pythonHome;
+    if (status.warning.isNotEmpty()) tip << "\n" << status.warning;
+    stateButton.setTooltip(tip);
+    homeButton.setTooltip(status.pythonHome.isNotEmpty() ? status.pythonHome : "Choose the Python Home (env folder)");
+    if (status.calls == 0) latencyLabel.setText("latency: -", dontSendNotification);
+    else
+        latencyLabel.setText("p50 " + String(status.p50Us, 0) + " us, p99 " + String(status.p99Us, 0) + " us / " +
+                                 String(status.bufferUs / 1000.0, 1) + " ms",
+                             dontSendNotification);
+    latencyLabel.setColour(Label::textColourId,
+                           status.p99Us > status.bufferUs && status.calls > 0 ? Colours::red : Colours::black);
+}
+
+void PythonProcessorEditor::chooseScript() {
+    chooser = std::make_unique<FileChooser>("Python script with class PyProcessor", File(), "*.py");
+    chooser->launchAsync(FileBrowserComponent::openMode | FileBrowserComponent::canSelectFiles,
+                         [this](const FileChooser& chosen) {
+                             if (chosen.getResult() == File()) return;
+                             pythonProcessor->getParameter("script_path")->setNextValue(chosen.getResult().getFullPathName());
+                             // Only now, after the user acted, may the GUI ask for a Python Home.
+                             if (pythonProcessor->needsPythonHome()) choosePythonHome();
+                         });
+}
+
+void PythonProcessorEditor::choosePythonHome() {
+    chooser = std::make_unique<FileChooser>("Python Home: the env folder (conda env or venv with numpy)");
+    chooser->launchAsync(FileBrowserComponent::openMode | FileBrowserComponent::canSelectDirectories,
+                         [this](const FileChooser& chosen) {
+                             if (chosen.getResult() == File()) return;
+                             pythonProcessor->getParameter("python_home")->setNextValue(chosen.getResult().getFullPathName());
+                         });
+}
+
+void PythonProcessorEditor::showDetails() {
+    const auto status = pythonProcessor->status();
+    String text = status.details.isNotEmpty() ? status.details : status.headline;
+    if (status.pythonHome.isNotEmpty()) text << "\n\n" << status.pythonHome;
+    if (status.warning.isNotEmpty()) text << "\n\n" << status.warning;
+    AlertWindow::showMessageBoxAsync(MessageBoxIconType::InfoIcon, "Python Processor", text);
+}

@@ -1,0 +1,29 @@
+// The Python Processor's editor: stream selector, script and Python Home
+// choosers, Reload, the module's state (details on click) and live latency.
+#pragma once
+
+#include <EditorHeaders.h>
+
+class PythonProcessor;
+
+class PythonProcessorEditor : public GenericEditor, private Timer {
+public:
+    explicit PythonProcessorEditor(PythonProcessor* processor);
+    ~PythonProcessorEditor() override;
+
+private:
+    void timerCallback() override;
+    void chooseScript();
+    void choosePythonHome();
+    void showDetails();
+
+    PythonProcessor* pythonProcessor;
+    TextButton scriptButton{"Script..."};
+    TextButton homeButton{"Python Home..."};
+    TextButton reloadButton{"Reload"};
+    TextButton stateButton;
+    Label latencyLabel;
+    std::unique_ptr<FileChooser> chooser;
+
+    JUCE_DECLARE_NON_COPYABLE_WITH_LEAK_DETECTOR(PythonProcessorEditor)
+};

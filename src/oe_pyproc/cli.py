@@ -60,7 +60,39 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--no-search", action="store_true", help="skip the search for the largest channel count")
     bench.set_defaults(handler=command_bench)
     add_env_commands(commands)
+
+    package = commands.add_parser("package", help="write the Plugin Installer zip, "
+                                                   "PythonProcessor-<os>_<version>-API10.zip")
+    package.add_argument("--plugin", required=True, help="the built plugin (python-processor.so, .dll or .bundle)")
+    package.add_argument("--engine", action="append", default=[], metavar="FILE",
+                         help="an engine to include, once per Python version (default: the engines installed "
+                              "with oe_pyproc)")
+    package.add_argument("--os", choices=["linux", "windows", "mac"], help="the zip's platform (default: this one)")
+    package.add_argument("--version", dest="package_version", default=__version__,
+                         help="the plugin version in the zip name (default: %(default)s)")
+    package.add_argument("--output-dir", default="dist", help="where to write the zip (default: %(default)s)")
+    package.set_defaults(handler=command_package)
     return parser
+
+
+def command_package(args: argparse.Namespace, console: Console) -> int:
+    from oe_bootstrap.folders import current_system
+    from oe_bootstrap.plugins import ZIP_OS
+    from oe_pyproc.package import PackageError, bundled_engines, write_plugin_zip, zip_entries
+
+    system = next((name for name, label in ZIP_OS.items() if label == args.os), None) or current_system()
+    engines = [Path(engine) for engine in args.engine] or bundled_engines(system)
+    try:
+        target = write_plugin_zip(Path(args.plugin), engines, Path(args.output_dir), system, args.package_version)
+    except PackageError as error:
+        console.print("[red]✗[/] ", end="")
+        console.print(str(error), highlight=False, soft_wrap=True, markup=False)
+        return 1
+    console.print(f"[green]✓[/] wrote {target}", highlight=False, soft_wrap=True)
+    for name, _ in zip_entries(Path(args.plugin), engines, system):
+        console.print(f"    {name}", highlight=False, markup=False)
+    console.print(f"install it with: oe-pyproc install-plugin --zip {target}", highlight=False, soft_wrap=True)
+    return 0
 
 
 def latency_table(summary: dict) -> Table:

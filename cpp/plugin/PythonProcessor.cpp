@@ -149,7 +149,6 @@ void PythonProcessor::rebuildInstance() {
         return;
     destroyInstance();
     std::lock_guard<std::mutex> lock(engineMutex);
-    firstChannelIndex = stream && channels > 0 ? stream->getContinuousChannels()[0]->getGlobalIndex() : 0;
     instance = api->create(script.toRawUTF8(), channels, sampleRate);
     builtStreamId = streamId;
     builtChannels = channels;
@@ -186,14 +185,17 @@ bool PythonProcessor::needsPythonHome() const { return api == nullptr; }
 void PythonProcessor::process(AudioBuffer<float>& buffer) {
     // Never wait on the audio thread: during a reload, blocks pass through untouched.
     std::unique_lock<std::mutex> lock(engineMutex, std::try_to_lock);
-    if (!lock.owns_lock() || !api || !instance) return;
+    if (!lock.owns_lock() || !api || !instance || builtStreamId == 0) return;
     const uint16 streamId = builtStreamId;
     const int64 firstSample = getFirstSampleNumberForBlock(streamId);
     const int numSamples = static_cast<int>(getNumSamplesInBlock(streamId));
     api->begin_block(instance, firstSample, numSamples);
     checkForEvents(true);
-    if (numSamples > 0 && builtChannels > 0)
-        api->process(instance, buffer.getArrayOfWritePointers() + firstChannelIndex, builtChannels, numSamples);
+    if (numSamples > 0 && builtChannels > 0) {
+        // The stream's channels are contiguous in the GUI's buffer, from its first channel's global index.
+        const int firstChannel = getDataStream(streamId)->getContinuousChannels()[0]->getGlobalIndex();
+        api->process(instance, buffer.getArrayOfWritePointers() + firstChannel, builtChannels, numSamples);
+    }
     sendPythonOutputs(firstSample, numSamples);
     liveState = api->state(instance);
     if (numSamples > 0 && builtSampleRate > 0) liveBufferUs = 1e6 * numSamples / builtSampleRate;

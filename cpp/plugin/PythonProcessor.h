@@ -82,7 +82,6 @@ private:
     int builtChannels = -1;
     double builtSampleRate = 0;
     String builtScript;
-    int firstChannelIndex = 0;
 
     std::map<uint16, StreamOutputs> outputs;
     Array<SpikeChannel*> ownSpikeChannels;

@@ -1,0 +1,240 @@
+"""The plugin in the real Open Ephys GUI, headless, driven through its HTTP API: File Reader ->
+Python Processor -> Record Node. Skipped unless OE_GUI_EXECUTABLE names a built GUI (plugin-GUI
+v1.0.1, Plugin API 10); the plugin is built against that GUI's checkout (or OE_PYPROC_PLUGIN).
+
+The recording is compared with the input transformed offline, sample by sample."""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import spike_channel_name, write_recording
+from gui_session import GuiSession, build_plugin
+from oe_pyproc.host import current_python_home
+
+GUI = os.environ.get("OE_GUI_EXECUTABLE")
+pytestmark = pytest.mark.skipif(not GUI, reason="set OE_GUI_EXECUTABLE to a built Open Ephys GUI 1.0 "
+                                                "(plugin-GUI v1.0.1) to run the GUI tests")
+
+RATE = 30000
+SAMPLES = 60000          # 2 s; the File Reader loops it seamlessly (a multiple of the period)
+PERIOD = 3000            # channel 0 is a square wave, rising where sample % PERIOD == PERIOD // 2
+BIT_VOLTS = 0.1
+HIGH_UV = 1000.0
+
+EDGES_SCRIPT = '''
+import numpy as np
+
+class PyProcessor:
+    """Inverts and doubles every channel; at each rising edge of channel 0 sends TTL line 3 on
+    and a spike whose waveform holds the edge's index."""
+    def __init__(self, processor, num_channels, sample_rate):
+        self.processor = processor
+        self.seen = 0
+        self.was_high = False
+        self.edges = 0
+
+    def start_acquisition(self):
+        self.seen = 0
+        self.was_high = False
+
+    def process(self, data):
+        high = data[0] > 500.0
+        before = np.concatenate(([self.was_high], high[:-1]))
+        for offset in np.flatnonzero(high & ~before):
+            self.processor.add_python_event(3, True, int(offset))
+            waveform = np.full((1, 40), float(self.edges % 100), dtype=np.float32)
+            self.processor.add_python_spike(self.seen + int(offset), waveform, sorted_id=1 + self.edges % 5)
+            self.edges += 1
+        self.was_high = bool(high[-1])
+        self.seen += data.shape[1]
+        data *= -2.0
+'''
+
+SCALE_SCRIPT = '''
+class PyProcessor:
+    def __init__(self, processor, num_channels, sample_rate):
+        pass
+
+    def process(self, data):
+        data *= -2.0
+'''
+
+RAISING_SCRIPT = '''
+class PyProcessor:
+    def __init__(self, processor, num_channels, sample_rate):
+        self.calls = 0
+
+    def process(self, data):
+        self.calls += 1
+        if self.calls == 5:
+            return 1 / 0
+        data += 1000.0
+'''
+
+
+def input_signal(channels: int = 8) -> np.ndarray:
+    """samples x channels in microvolts: the square wave on channel 0, sines elsewhere."""
+    t = np.arange(SAMPLES)
+    signal = np.empty((SAMPLES, channels))
+    signal[:, 0] = np.where(t % PERIOD >= PERIOD // 2, HIGH_UV, -HIGH_UV)
+    for channel in range(1, channels):
+        signal[:, channel] = 200.0 * np.sin(2 * np.pi * (channel * 7) * t / SAMPLES)
+    return signal
+
+
+@pytest.fixture(scope="module")
+def plugin() -> Path:
+    return build_plugin(Path(GUI))
+
+
+@pytest.fixture
+def session(tmp_path, plugin):
+    gui = GuiSession(Path(GUI), tmp_path)
+    gui.install(plugin, current_python_home())  # the Python Home comes from the settings file alone
+    gui.start()
+    yield gui
+    gui.stop()
+
+
+@pytest.fixture
+def input_file(tmp_path) -> Path:
+    folder = write_recording(tmp_path / "input", input_signal(), RATE, BIT_VOLTS)
+    return next(folder.rglob("structure.oebin"))
+
+
+def chain(gui: GuiSession, input_file: Path, scripts, record_dir: Path):
+    """File Reader -> one Python Processor per script -> Record Node; returns the processors' ids."""
+    reader = gui.add("File Reader")
+    gui.set(reader, "selected_file", str(input_file))
+    previous, pythons = reader, []
+    for script in scripts:
+        node = gui.add("Python Processor", previous)
+        gui.set(node, "script_path", str(script))
+        pythons.append(node)
+        previous = node
+    recorder = gui.add("Record Node", previous)
+    record_dir.mkdir(exist_ok=True)
+    gui.set(recorder, "directory", str(record_dir))
+    return pythons, recorder
+
+
+def recorded(record_dir: Path):
+    from open_ephys.analysis import Session
+
+    return Session(str(record_dir)).recordnodes[0].recordings[0]
+
+
+def expected_steps(sample_numbers: np.ndarray, transform) -> np.ndarray:
+    steps = np.rint(input_signal() / BIT_VOLTS)
+    return np.rint(transform(steps[sample_numbers % SAMPLES] * BIT_VOLTS) / BIT_VOLTS)
+
+
+def write(folder: Path, name: str, source: str) -> Path:
+    path = folder / name
+    path.write_text(source)
+    return path
+
+
+def test_recording_equals_the_offline_transform_with_events_and_spikes_at_their_samples(session, input_file,
+                                                                                         tmp_path):
+    script = write(tmp_path, "edges.py", EDGES_SCRIPT)
+    (python,), _ = chain(session, input_file, [script], tmp_path / "rec")
+    status = session.python_status(python)
+    assert status["state"] == "ready", status
+    assert str(current_python_home()) in status["python_home"]
+    assert "python-processor.json" in status["python_home"]  # the source: the settings file, no dialog
+
+    session.record(3.0)
+    rec = recorded(tmp_path / "rec")
+    continuous = rec.continuous[0]
+    sample_numbers = np.asarray(continuous.sample_numbers, dtype=np.int64)
+    assert len(sample_numbers) > RATE  # at least a second was recorded
+    stored = np.asarray(continuous.samples)[:, :8].astype(np.float64)
+    assert np.abs(stored - expected_steps(sample_numbers, lambda uv: -2.0 * uv)).max() <= 1
+
+    edges = sample_numbers[(sample_numbers % PERIOD) == PERIOD // 2]
+    events = rec.events[(rec.events.processor_id == python) & (rec.events.line == 4)]  # line 3, 1-based
+    assert list(events.state) == [1] * len(edges)
+    assert list(events.sample_number) == list(edges)
+
+    spikes = [s for s in rec.spikes if spike_channel_name(s) == "Python Spikes"]
+    assert len(spikes) == 1
+    assert list(np.asarray(spikes[0].sample_numbers)) == list(edges)
+    assert set(np.asarray(spikes[0].clusters)) <= {1, 2, 3, 4, 5}
+    assert session.alive()
+
+
+def test_two_instances_and_a_raising_script_leave_the_gui_running(session, input_file, tmp_path):
+    raising = write(tmp_path, "raises.py", RAISING_SCRIPT)
+    scale = write(tmp_path, "scale.py", SCALE_SCRIPT)
+    (first, second), _ = chain(session, input_file, [raising, scale], tmp_path / "rec")
+    session.record(2.5)
+    assert session.alive()
+    first_status, second_status = session.python_status(first), session.python_status(second)
+    assert first_status["state"] == "errored"
+    assert "ZeroDivisionError" in first_status["details"] and "raises.py" in first_status["details"]
+    assert second_status["state"] == "ready"
+    # After the error the first instance passes data through: only the second one's transform remains.
+    rec = recorded(tmp_path / "rec")
+    numbers = np.asarray(rec.continuous[0].sample_numbers, dtype=np.int64)
+    stored = np.asarray(rec.continuous[0].samples)[:, :8].astype(np.float64)
+    late = numbers >= numbers[0] + 10 * 1024
+    assert np.abs(stored[late] - expected_steps(numbers[late], lambda uv: -2.0 * uv)).max() <= 1
+    assert "ZeroDivisionError" in session.log_tail(400)  # the traceback reached the GUI's log
+
+    # Removing the errored instance leaves the other one working.
+    session.put("/api/processors/delete", {"id": first})
+    (tmp_path / "rec2").mkdir()
+    recorder = [p["id"] for p in session.get("/api/processors")["processors"] if p["name"] == "Record Node"][0]
+    session.set(recorder, "directory", str(tmp_path / "rec2"))
+    session.record(2.0)
+    assert session.alive()
+    assert session.python_status(second)["state"] == "ready"
+    rec = recorded(tmp_path / "rec2")
+    numbers = np.asarray(rec.continuous[0].sample_numbers, dtype=np.int64)
+    stored = np.asarray(rec.continuous[0].samples)[:, :8].astype(np.float64)
+    assert np.abs(stored - expected_steps(numbers, lambda uv: -2.0 * uv)).max() <= 1
+
+
+def test_a_bad_python_home_is_explained_and_can_be_corrected_without_a_restart(tmp_path, plugin, input_file):
+    gui = GuiSession(Path(GUI), tmp_path)
+    gui.install(plugin, None)
+    try:
+        gui.start()
+        (python,), _ = chain(gui, input_file, [write(tmp_path, "scale.py", SCALE_SCRIPT)], tmp_path / "rec")
+        gui.set(python, "python_home", str(tmp_path / "no-such-env"))
+        status = gui.python_status(python)
+        assert status["state"] == "no_python"
+        assert "no-such-env" in status["details"] and "does not exist" in status["details"]
+        gui.set(python, "python_home", str(current_python_home()))
+        assert gui.python_status(python)["state"] == "ready"
+        # Once Python runs, another home needs a restart, and says so.
+        gui.set(python, "python_home", str(tmp_path))
+        assert "restart the GUI" in gui.python_status(python)["warning"]
+    finally:
+        gui.stop()
+
+
+def test_latency_for_384_channels(session, tmp_path, capsys):
+    """Reports (does not assert) the GUI's own latency for the processor on 384 channels."""
+    t = np.arange(RATE * 2)
+    signal = 100.0 * np.sin(2 * np.pi * 10 * t / RATE)[:, None] * np.ones((1, 384))
+    input_384 = next(write_recording(tmp_path / "in384", signal, RATE, BIT_VOLTS).rglob("structure.oebin"))
+    template = Path(__file__).resolve().parents[1] / "templates" / "processor_template.py"
+    (python,), _ = chain(session, input_384, [template], tmp_path / "rec")
+    session.put("/api/status", {"mode": "ACQUIRE"})
+    time.sleep(4.0)
+    latency = session.get("/api/latency")
+    status = session.python_status(python)
+    session.put("/api/status", {"mode": "IDLE"})
+    ours = [p for p in latency["processors"] if p["id"] == python][0]
+    with capsys.disabled():
+        print(f"\nGUI latency, 384 channels: {json.dumps(ours)}; engine p50 {status['p50_us']:.0f} us, "
+              f"p99 {status['p99_us']:.0f} us per {status['buffer_us'] / 1000:.1f} ms buffer")
+    assert status["state"] == "ready" and status["calls"] > 0

@@ -1,0 +1,180 @@
+"""The recipe built and tested the way conda-build would, offline, then packed, indexed and installed.
+
+1. A host env is solved and installed with py-rattler from the recipe's own host requirements
+   (rendered for linux-64), out of a local channel of stand-in packages (tests/conda_channel.py:
+   this machine's CPython 3.10 and the Python distributions of the env running the tests).
+2. meta.yaml's build/script runs in a copy of the sources with conda-build's variables (PREFIX,
+   PYTHON, SRC_DIR, RECIPE_DIR, CPU_COUNT, CMAKE_ARGS, SP_DIR, ...); the new files in the prefix
+   are the package. The recipe's own test section (imports and commands, read from the rendered
+   meta.yaml) then runs against that prefix.
+3. The new files become a real .conda (assemble_package) whose depends are the rendered run
+   requirements plus the host packages' run_exports; it is indexed into the same channel and
+   installed with its test requirements into a new env, named as `oe-pyproc setup` looks for it.
+   With the build prefix moved away, that env passes the same test commands and setup finds it.
+
+What differs from conda-build: the compilers, cmake and ninja are this machine's (no build env is
+solved: the build requirements name conda's compiler packages); the GUI's source (meta.yaml's second
+source) is linked in only when GUI_BASE_DIR names a plugin-GUI checkout, so without it the plugin
+and the recipe's test commands for it are left out, and the tests say so.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List
+
+import pytest
+
+rattler_build = pytest.importorskip("rattler_build", reason="py-rattler-build packs the .conda")
+pytest.importorskip("rattler", reason="py-rattler indexes and installs the channel")
+pytest.importorskip("conda_package_handling", reason="registers the build prefix in the .conda")
+
+import conda_channel  # noqa: E402
+from package_layout import package_layout, plugin_layout  # noqa: E402
+from pythons import pyenv_python  # noqa: E402
+from recipe_render import render  # noqa: E402
+
+from oe_bootstrap.pythonenv import CONDA, inspect_env  # noqa: E402
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+SUBDIR = "linux-64"
+ENV_NAME = "oe-python-plugin"
+GUI_SOURCE = os.environ.get("GUI_BASE_DIR")  # a plugin-GUI v1.0.x checkout, standing in for the second source
+PLUGIN_COMMAND_MARK = "plugin-api10"
+
+
+@dataclass
+class Built:
+    prefix: Path
+    src_dir: Path
+    new_files: List[str]
+    seconds: float
+    plugin_expected: bool
+
+
+@pytest.fixture(scope="session")
+def recipe():
+    return render(REPOSITORY / "meta.yaml", SUBDIR, REPOSITORY / "recipe" / "conda_build_config.yaml")
+
+
+@pytest.fixture(scope="session")
+def workspace(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("conda")
+
+
+@pytest.fixture(scope="session")
+def channel(recipe, workspace) -> Path:
+    python = pyenv_python(conda_channel.PY_VER)
+    if sys.platform != "linux" or python is None or not conda_channel.this_python_matches(python.parents[1]):
+        pytest.skip("the stand-in channel needs Linux x86_64, tests running on Python 3.10 and a pyenv 3.10 "
+                    "install with its shared libpython")
+    wanted = [spec.split()[0] for spec in recipe.requirements("host") + recipe.requirements("run")
+              + list(recipe.meta["test"].get("requires") or [])]
+    distributions = [name for name in wanted if name not in ("python", "python_abi")]
+    channel = workspace / "channel"
+    conda_channel.standin_channel(channel, python.parents[1], distributions, workspace / "standin-scratch")
+    conda_channel.index(channel)
+    return channel
+
+
+def source_files() -> List[str]:
+    """What a clone of the repository holds, with this checkout's uncommitted changes (conda-build's `path: .`)."""
+    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=REPOSITORY,
+                            capture_output=True, text=True)
+    if listed.returncode != 0:
+        pytest.skip("the sources are copied as git lists them: this is not a git checkout")
+    return [path for path in listed.stdout.split("\0") if path]
+
+
+def conda_build_environ(recipe, prefix: Path, src_dir: Path) -> Dict[str, str]:
+    """The variables conda-build sets for build/script (the subset the scripts and CMake read)."""
+    site = prefix / "lib" / f"python{conda_channel.PY_VER}" / "site-packages"
+    environ = {key: value for key, value in os.environ.items()
+               if not key.startswith(("CONDA", "PYTHON", "PIP_", "VIRTUAL_ENV", "CMAKE"))}
+    environ.update(
+        PREFIX=str(prefix), BUILD_PREFIX=str(prefix), PYTHON=str(prefix / "bin" / "python"), SRC_DIR=str(src_dir),
+        RECIPE_DIR=str(src_dir), CPU_COUNT="2", SP_DIR=str(site), PY_VER=conda_channel.PY_VER,
+        PKG_NAME=recipe.meta["package"]["name"], PKG_VERSION=str(recipe.meta["package"]["version"]),
+        PKG_BUILDNUM=str(recipe.meta["build"]["number"]), target_platform=SUBDIR, build_platform=SUBDIR,
+        CMAKE_ARGS=f"-DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX={prefix} -DCMAKE_INSTALL_LIBDIR=lib "
+                   f"-DCMAKE_PROGRAM_PATH={prefix}/bin",
+        PATH=os.pathsep.join([str(prefix / "bin"), os.environ.get("PATH", "/usr/bin:/bin")]),
+        # conda-build's pip settings: nothing downloaded, nothing from the user's site.
+        PIP_NO_INDEX="1", PIP_NO_DEPENDENCIES="1", PIP_IGNORE_INSTALLED="1", PYTHONNOUSERSITE="1",
+        PIP_CACHE_DIR=str(src_dir.parent / "pip-cache"), PYTHONDONTWRITEBYTECODE="1")
+    return environ
+
+
+@pytest.fixture(scope="session")
+def built(recipe, channel, workspace) -> Built:
+    prefix = workspace / "host_env_placehold_placehold_placehold"
+    conda_channel.install_env(channel, recipe.requirements("host"), prefix, workspace / "pkgs")
+    before = set(conda_channel.tree_files(prefix))
+    src_dir = workspace / "work"
+    conda_channel.copy_sources(REPOSITORY, src_dir, source_files())
+    if GUI_SOURCE:
+        (src_dir / "plugin-GUI").symlink_to(Path(GUI_SOURCE).resolve(), target_is_directory=True)
+    started = time.monotonic()
+    done = subprocess.run(["nice", "bash", "-c", recipe.script], cwd=src_dir,
+                          env=conda_build_environ(recipe, prefix, src_dir), capture_output=True, text=True,
+                          timeout=1800)
+    seconds = time.monotonic() - started
+    (workspace / "build.log").write_text(done.stdout + done.stderr)
+    assert done.returncode == 0, f"build/script failed after {seconds:.0f} s:\n{(done.stdout + done.stderr)[-6000:]}"
+    new_files = sorted(set(conda_channel.tree_files(prefix)) - before)
+    return Built(prefix, src_dir, new_files, seconds, bool(GUI_SOURCE))
+
+
+def run_recipe_tests(recipe, prefix: Path, workdir: Path, plugin_expected: bool) -> subprocess.CompletedProcess:
+    """meta.yaml's test section as conda-build's run_test.sh runs it: imports, then each command, `set -ex`."""
+    test = recipe.meta["test"]
+    workdir.mkdir(parents=True)
+    for relative in test.get("files") or []:
+        (workdir / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPOSITORY / relative, workdir / relative)
+    commands = [f'python -c "import {module}"' for module in test.get("imports") or []]
+    commands += [command for command in recipe.test_commands
+                 if plugin_expected or PLUGIN_COMMAND_MARK not in command]
+    (workdir / "run_test.sh").write_text("set -ex\n" + "\n".join(commands) + "\n")
+    home = workdir / "home"  # no GUI has run as this user, and no conda of the user's is seen
+    home.mkdir()
+    environ = {"PATH": f"{prefix / 'bin'}:/usr/bin:/bin", "PREFIX": str(prefix), "CONDA_PREFIX": str(prefix),
+               "HOME": str(home), "LANG": "C.UTF-8"}
+    return subprocess.run(["bash", str(workdir / "run_test.sh")], cwd=workdir, env=environ, capture_output=True,
+                          text=True, timeout=600)
+
+
+def test_build_script_installs_the_documented_layout(built):
+    wanted = dict(package_layout(SUBDIR), **(plugin_layout(SUBDIR) if built.plugin_expected else {}))
+    missing = {role: path for role, path in wanted.items() if path not in built.new_files}
+    assert not missing, f"build/script did not install {missing}"
+    site = "lib/python3.10/site-packages/"
+    packages = {path[len(site):].split("/")[0] for path in built.new_files if path.startswith(site)}
+    assert {"oe_pyproc", "oe_pyprocessor", "oe_bootstrap"} <= packages
+    assert "bin/oe-pyproc" in built.new_files
+    bundle = [path for path in built.new_files if "plugin-api10" in path]
+    assert bool(bundle) == built.plugin_expected, bundle
+    print(f"build/script: {built.seconds:.0f} s, {len(built.new_files)} new files")
+
+
+def test_recipe_tests_pass_in_the_build_prefix(recipe, channel, built, workspace):
+    # conda-build tests in an env with the run and test requirements: here they join the host env.
+    test_requires = list(recipe.meta["test"].get("requires") or [])
+    specs = recipe.requirements("host") + recipe.run_requirements(conda_channel.HOST_RUN_EXPORTS) + test_requires
+    conda_channel.install_env(channel, specs, built.prefix, workspace / "pkgs")
+    done = run_recipe_tests(recipe, built.prefix, workspace / "test-build-prefix", built.plugin_expected)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-6000:]
+    assert "oe-pyproc 0.1.0" in done.stdout or "oe-pyproc " + str(recipe.meta["package"]["version"]) in done.stdout
+    summary = json.loads(done.stdout[done.stdout.rfind("\n{") + 1:])  # pyproc-host --json, the last command
+    assert [instance["state"] for instance in summary["instances"]] == ["ready"]
+    assert summary["instances"][0]["calls"] > 0
+    if not built.plugin_expected:
+        skipped = [command for command in recipe.test_commands if PLUGIN_COMMAND_MARK in command]
+        assert len(skipped) == 2, skipped  # the plugin and its engine, only: nothing else was left out

@@ -52,7 +52,7 @@ def build_plugin(executable: Path) -> Path:
 
 class GuiSession:
     """One GUI process. The executable's folder is copied so that the GUI keeps its state in
-    HOME/.config/open-ephys (a GUI inside plugin-GUI/Build would keep it beside itself)."""
+    HOME/.config/open-ephys with a scratch HOME (a GUI inside plugin-GUI/Build keeps it beside itself)."""
 
     def __init__(self, executable: Path, root: Path):
         self.root = root
@@ -76,7 +76,14 @@ class GuiSession:
             write_python_home(self.folders, str(python_home), "test")
 
     def start(self, chain: Optional[Path] = None, timeout: float = 90) -> None:
-        env = dict(os.environ, HOME=str(self.home), XDG_CONFIG_HOME=str(self.home / ".config"))
+        # JUCE finds ~/.config from HOME alone; ALSA reads ~/.asoundrc there, the route to the
+        # audio device (a JACK server) that clocks the GUI.
+        asoundrc = Path.home() / ".asoundrc"
+        self.home.mkdir(parents=True, exist_ok=True)
+        if asoundrc.is_file() and not (self.home / ".asoundrc").exists():
+            shutil.copy(asoundrc, self.home / ".asoundrc")
+        env = dict(os.environ, HOME=str(self.home))
+        env.pop("XDG_CONFIG_HOME", None)
         for name in ("OE_PYTHON_HOME", "PYTHONPATH", "PYTHONHOME", "CONDA_PREFIX"):
             env.pop(name, None)
         command = [str(self.executable), "--headless"] + ([str(chain)] if chain else [])

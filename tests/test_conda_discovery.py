@@ -94,9 +94,19 @@ def test_windows_install_folders_include_all_users_installs():
     assert r"C:\Users\zoë\AppData\Local\Continuum\anaconda3" in candidates
 
 
+def test_gui_saved_state_folder_follows_user_dirs_dirs_as_juce_does(tmp_path):
+    """JUCE reads XDG_CONFIG_HOME from ~/.config/user-dirs.dirs (only if that folder exists)."""
+    (tmp_path / ".config").mkdir()
+    dirs = tmp_path / ".config" / "user-dirs.dirs"
+    dirs.write_text('XDG_MUSIC_DIR="$HOME/Music"\nXDG_CONFIG_HOME="$HOME/cfg"\n')
+    assert folders.gui_folders(folders.LINUX, {}, str(tmp_path)).saved_state == str(tmp_path / ".config" / "open-ephys")
+    (tmp_path / "cfg").mkdir()
+    assert folders.gui_folders(folders.LINUX, {}, str(tmp_path)).saved_state == str(tmp_path / "cfg" / "open-ephys")
+
+
 @pytest.mark.parametrize("system, environ, home, expected", [
     (folders.LINUX, {}, "/home/a", "/home/a/.config/open-ephys"),
-    (folders.LINUX, {"XDG_CONFIG_HOME": "/cfg"}, "/home/a", "/cfg/open-ephys"),
+    (folders.LINUX, {"XDG_CONFIG_HOME": "/cfg"}, "/home/a", "/home/a/.config/open-ephys"),  # JUCE ignores it
     (folders.MACOS, {}, "/Users/a", "/Users/a/Library/Application Support/open-ephys"),
     (folders.WINDOWS, {"LOCALAPPDATA": r"C:\Users\a\AppData\Local"}, r"C:\Users\a",
      r"C:\Users\a\AppData\Local\Open Ephys"),

@@ -59,8 +59,26 @@ def default_saved_state_dir(system: str, environ: Mapping[str, str], home: str) 
     if system == WINDOWS:
         local = environ.get("LOCALAPPDATA") or join(home, "AppData", "Local")
         return join(local, "Open Ephys")
-    config = environ.get("XDG_CONFIG_HOME") or join(home, ".config")
-    return join(config, "open-ephys")
+    return join(_juce_config_dir(home), "open-ephys")
+
+
+def _juce_config_dir(home: str) -> str:
+    """JUCE's userApplicationDataDirectory on Linux: an XDG_CONFIG_HOME line in ~/.config/user-dirs.dirs
+    naming an existing folder, else ~/.config. JUCE ignores the XDG_CONFIG_HOME variable itself."""
+    fallback = posixpath.join(home, ".config")
+    try:
+        with open(posixpath.join(fallback, "user-dirs.dirs"), encoding="utf-8", errors="replace") as dirs:
+            lines = dirs.read().splitlines()
+    except OSError:
+        return fallback
+    for line in lines:
+        line = line.lstrip()
+        if line.startswith("XDG_CONFIG_HOME"):
+            value = line.split("=", 1)[1].strip() if "=" in line else ""
+            folder = value.replace("$HOME", home).strip().strip('"').strip("'")
+            if folder and os.path.isdir(folder):
+                return folder
+    return fallback
 
 
 def is_build_folder(path: str, system: str) -> bool:

@@ -244,3 +244,39 @@ def test_latency_for_384_channels(session, tmp_path, capsys):
         print(f"\nGUI latency, 384 channels: {json.dumps(ours)}; engine p50 {status['p50_us']:.0f} us, "
               f"p99 {status['p99_us']:.0f} us per {status['buffer_us'] / 1000:.1f} ms buffer")
     assert status["state"] == "ready" and status["calls"] > 0
+
+
+def test_a_chain_saved_with_the_published_plugin_loads_and_runs(tmp_path, plugin, input_file):
+    """The published plugin's parameter names, including its stream id in current_stream."""
+    import xml.etree.ElementTree as ET
+
+    tree = ET.parse(Path(__file__).parent / "data" / "chains" / "gui10_file_reader_python_record.xml")
+    processors = {p.get("pluginName"): p for p in tree.iter("PROCESSOR")}
+    reader = processors["File Reader"].find("PROCESSOR_PARAMETERS")
+    reader.set("selected_file", str(input_file))
+    reader.set("end_time", "00:00:02.000")
+    python = processors["Python Processor"].find("PROCESSOR_PARAMETERS")
+    assert python.get("current_stream") == "10000"  # a stream id, as the published plugin saved it
+    python.set("python_home", str(current_python_home()))
+    python.set("script_path", str(write(tmp_path, "scale.py", SCALE_SCRIPT)))
+    (tmp_path / "rec").mkdir()
+    processors["Record Node"].find("PROCESSOR_PARAMETERS").set("directory", str(tmp_path / "rec"))
+    chain_file = tmp_path / "published_chain.xml"
+    tree.write(chain_file, encoding="UTF-8", xml_declaration=True)
+
+    gui = GuiSession(Path(GUI), tmp_path)
+    gui.install(plugin, None)
+    try:
+        gui.start(chain_file)
+        node = int(processors["Python Processor"].get("nodeId"))
+        status = gui.python_status(node)
+        assert status["state"] == "ready", status
+        assert "the signal chain" in status["python_home"]
+        gui.record(2.0)
+        rec = recorded(tmp_path / "rec")
+        numbers = np.asarray(rec.continuous[0].sample_numbers, dtype=np.int64)
+        stored = np.asarray(rec.continuous[0].samples)[:, :8].astype(np.float64)
+        assert np.abs(stored - expected_steps(numbers, lambda uv: -2.0 * uv)).max() <= 1
+        assert gui.alive()
+    finally:
+        gui.stop()

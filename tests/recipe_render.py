@@ -9,6 +9,7 @@ bottom raise RecipeError for what conda-build or the conda-forge linter would re
 from __future__ import annotations
 
 import ast
+import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -265,6 +266,13 @@ class RenderedRecipe:
             if spec not in unique and not (" " not in spec and spec in constrained):
                 unique.append(spec)
         return unique
+
+    @property
+    def build_string(self) -> str:
+        """conda-build's form, py310h<hash>_<number>: the hash stands for the rendered build and host pins."""
+        pins = "\n".join(self.requirements("build") + self.requirements("host"))
+        python = "".join(version_parts(self.variant["python"])[:2])
+        return f"py{python}h{hashlib.sha1(pins.encode()).hexdigest()[:7]}_{self.meta['build'].get('number', 0)}"
 
     @property
     def test_commands(self) -> List[str]:

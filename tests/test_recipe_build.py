@@ -6,7 +6,8 @@
 2. meta.yaml's build/script runs in a copy of the sources with conda-build's variables (PREFIX,
    PYTHON, SRC_DIR, RECIPE_DIR, CPU_COUNT, CMAKE_ARGS, SP_DIR, ...); the new files in the prefix
    are the package. The recipe's own test section (imports and commands, read from the rendered
-   meta.yaml) then runs against that prefix.
+   meta.yaml) then runs against that prefix, once the run and test requirements joined it (conda-build
+   tests in an env that has them).
 3. The new files become a real .conda (assemble_package) whose depends are the rendered run
    requirements plus the host packages' run_exports; it is indexed into the same channel and
    installed with its test requirements into a new env, named as `oe-pyproc setup` looks for it.
@@ -119,8 +120,9 @@ def built(recipe, channel, workspace) -> Built:
     before = set(conda_channel.tree_files(prefix))
     src_dir = workspace / "work"
     conda_channel.copy_sources(REPOSITORY, src_dir, source_files())
-    if GUI_SOURCE:
-        (src_dir / "plugin-GUI").symlink_to(Path(GUI_SOURCE).resolve(), target_is_directory=True)
+    if GUI_SOURCE:  # as the second source unpacks: the checkout without its build output
+        shutil.copytree(GUI_SOURCE, src_dir / "plugin-GUI", symlinks=True,
+                        ignore=lambda folder, names: ["Build"] if Path(folder) == Path(GUI_SOURCE) else [])
     started = time.monotonic()
     done = subprocess.run(["nice", "bash", "-c", recipe.script], cwd=src_dir,
                           env=conda_build_environ(recipe, prefix, src_dir), capture_output=True, text=True,
@@ -165,7 +167,6 @@ def test_build_script_installs_the_documented_layout(built):
 
 
 def test_recipe_tests_pass_in_the_build_prefix(recipe, channel, built, workspace):
-    # conda-build tests in an env with the run and test requirements: here they join the host env.
     test_requires = list(recipe.meta["test"].get("requires") or [])
     specs = recipe.requirements("host") + recipe.run_requirements(conda_channel.HOST_RUN_EXPORTS) + test_requires
     conda_channel.install_env(channel, specs, built.prefix, workspace / "pkgs")
@@ -178,3 +179,96 @@ def test_recipe_tests_pass_in_the_build_prefix(recipe, channel, built, workspace
     if not built.plugin_expected:
         skipped = [command for command in recipe.test_commands if PLUGIN_COMMAND_MARK in command]
         assert len(skipped) == 2, skipped  # the plugin and its engine, only: nothing else was left out
+
+
+@pytest.fixture(scope="session")
+def package(recipe, built, channel, workspace) -> Path:
+    """The new files of the build prefix as oe-python-processor's .conda, indexed into the channel."""
+    about = recipe.meta["about"]
+    files = [rattler_build.FileEntry.from_paths(built.prefix / path, path) for path in built.new_files]
+    files = conda_channel.mark_installed_by_conda(files, workspace / "package-scratch")
+    started = time.monotonic()
+    package = conda_channel.pack(
+        channel, recipe.meta["package"]["name"], str(recipe.meta["package"]["version"]), recipe.build_string, files,
+        recipe.run_requirements(conda_channel.HOST_RUN_EXPORTS), prefix=str(built.prefix), homepage=about["home"],
+        license=about["license"], license_family=about.get("license_family"), summary=about["summary"],
+        license_files=[REPOSITORY / about["license_file"]])
+    conda_channel.index(channel)
+    print(f"packed and indexed in {time.monotonic() - started:.1f} s: {package.name}")
+    return package
+
+
+@pytest.fixture(scope="session")
+def installed_env(recipe, package, channel, workspace) -> Path:
+    """The package and its test requirements installed by rattler into <envs>/oe-python-plugin."""
+    prefix = workspace / "envs" / ENV_NAME
+    started = time.monotonic()
+    installed = conda_channel.install_env(
+        channel, [recipe.meta["package"]["name"], *(recipe.meta["test"].get("requires") or [])], prefix,
+        workspace / "pkgs")
+    print(f"solved and installed in {time.monotonic() - started:.1f} s: {len(installed)} packages")
+    assert f"oe-python-processor={recipe.meta['package']['version']}={recipe.build_string}" in installed
+    return prefix
+
+
+class BuildPrefixMovedAway:
+    """Nothing installed may lean on the build prefix: it is renamed while the installed env is used."""
+
+    def __init__(self, built: Built):
+        self.prefix, self.aside = built.prefix, built.prefix.with_name(built.prefix.name + ".aside")
+
+    def __enter__(self):
+        self.prefix.rename(self.aside)
+
+    def __exit__(self, *exc):
+        self.aside.rename(self.prefix)
+
+
+def test_package_carries_the_rendered_metadata(recipe, built, package, tmp_path):
+    from conda_package_handling.api import extract
+    from rattler.package import AboutJson, IndexJson, PathsJson
+
+    extract(str(package), str(tmp_path))
+    index = IndexJson.from_package_directory(tmp_path)
+    assert (index.name.normalized, str(index.version), str(index.build), index.subdir) == (
+        "oe-python-processor", str(recipe.meta["package"]["version"]), recipe.build_string, SUBDIR)
+    assert list(index.depends) == recipe.run_requirements(conda_channel.HOST_RUN_EXPORTS)
+    assert AboutJson.from_package_directory(tmp_path).license == recipe.meta["about"]["license"]
+    assert (tmp_path / "info" / "licenses" / "LICENSE").read_bytes() == (REPOSITORY / "LICENSE").read_bytes()
+    paths = {str(entry.relative_path): entry for entry in PathsJson.from_package_directory(tmp_path).paths}
+    assert sorted(paths) == built.new_files
+    placeholders = {path for path, entry in paths.items() if entry.prefix_placeholder is not None}
+    assert "bin/oe-pyproc" in placeholders  # pip's launcher names the build prefix's python
+    for path in set(built.new_files) - placeholders:
+        assert str(built.prefix).encode() not in (tmp_path / path).read_bytes(), \
+            f"{path} holds the build prefix where no install can rewrite it"
+    installers = [path for path in paths if path.endswith(".dist-info/INSTALLER")]
+    assert installers and all((tmp_path / path).read_text().strip() == "conda" for path in installers)
+
+
+def test_installed_env_passes_the_recipe_tests(recipe, built, installed_env, workspace):
+    with BuildPrefixMovedAway(built):
+        done = run_recipe_tests(recipe, installed_env, workspace / "test-installed-env", built.plugin_expected)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-6000:]
+    launcher = (installed_env / "bin" / "oe-pyproc").read_text()
+    assert str(installed_env / "bin" / "python") in launcher and str(built.prefix) not in launcher, launcher[:300]
+
+
+def test_setup_finds_the_installed_env_as_the_conda_env(built, installed_env, workspace):
+    env = inspect_env(str(installed_env))
+    assert (env.kind, env.conda_subdir, env.problem) == (CONDA, SUBDIR, None)
+    records = [json.loads(path.read_text()) for path in (installed_env / "conda-meta").glob("oe-python-processor-*.json")]
+    assert len(records) == 1 and package_layout(SUBDIR)["engine"] in records[0]["files"]
+    home, gui = workspace / "setup-home", workspace / "setup-gui"
+    home.mkdir()
+    environ = {"HOME": str(home), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8",
+               "CONDA_ENVS_PATH": str(installed_env.parent)}
+    with BuildPrefixMovedAway(built):
+        done = subprocess.run([str(installed_env / "bin" / "oe-pyproc"), "setup", "--gui-dir", str(gui),
+                               "--port", "9"], capture_output=True, text=True, env=environ, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"found conda env {ENV_NAME} at {installed_env}" in " ".join(done.stdout.split())
+    settings = json.loads((gui / "configs-api10" / "python-processor.json").read_text())
+    assert settings["python_home"] == str(installed_env)
+    plugin = plugin_layout(SUBDIR)["plugin"].rsplit("/", 1)[1]
+    assert (gui / "plugins-api10" / plugin).exists() == built.plugin_expected

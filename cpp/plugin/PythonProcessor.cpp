@@ -25,6 +25,18 @@ String sameFolderKey(const String& path) {
     return File(path).getFullPathName().trimCharactersAtEnd(File::getSeparatorString());
 }
 
+// The folder a session is recorded into, <directory>/<date>, as Session() opens
+// it: the directory of the first Record Node downstream, else the GUI's default.
+File recordingFolder(const GenericProcessor* processor) {
+    File parent = CoreServices::getRecordingParentDirectory();
+    for (const GenericProcessor* next = processor->getDestNode(); next != nullptr; next = next->getDestNode())
+        if (next->isRecordNode()) {
+            parent = CoreServices::RecordNode::getRecordingDirectory(next->getNodeId());
+            break;
+        }
+    return parent.getChildFile(CoreServices::getRecordingDirectoryName());
+}
+
 }  // namespace
 
 PythonProcessor::PythonProcessor() : GenericProcessor("Python Processor") {}
@@ -270,9 +282,7 @@ bool PythonProcessor::stopAcquisition() {
 }
 
 void PythonProcessor::startRecording() {
-    const String directory = CoreServices::getRecordingParentDirectory()
-                                 .getChildFile(CoreServices::getRecordingDirectoryName())
-                                 .getFullPathName();
+    const String directory = recordingFolder(this).getFullPathName();
     std::lock_guard<std::mutex> lock(engineMutex);
     if (api && instance) api->start_recording(instance, directory.toRawUTF8());
 }

@@ -30,13 +30,11 @@ import conda_package_handling.api as cph
 from rattler import Channel, VirtualPackage, install, solve
 from rattler.index import index_fs
 from rattler_build import FileEntry, assemble_package
+from recipe_render import HOST_RUN_EXPORTS
 
 SUBDIR = "linux-64"
 PY_VER = "3.10"
 SITE_PACKAGES = f"lib/python{PY_VER}/site-packages"
-# conda-forge's run_exports of the host packages this recipe uses.
-HOST_RUN_EXPORTS = {"python": [f"python_abi {PY_VER}.* *_cp{PY_VER.replace('.', '')}"],
-                    "numpy": ["numpy >=1.21,<3"]}
 # Parts of a CPython install that no package needs (conda-forge's python leaves them out as well).
 PYTHON_LEFT_OUT = ("lib/python3.10/test/", "lib/python3.10/site-packages/", "lib/python3.10/idlelib/",
                    "lib/python3.10/tkinter/", "lib/python3.10/turtledemo/", "lib/python3.10/lib2to3/tests/",
@@ -198,10 +196,6 @@ def distribution_standin(channel: Path, distribution: importlib.metadata.Distrib
     build = f"py{PY_VER.replace('.', '')}_standin_0"
     return pack(channel, name, distribution.version, build, mark_installed_by_conda(files, own_scratch), depends,
                 prefix=STANDIN_PREFIX, summary=f"stand-in made from this machine's {name}")
-
-
-def conda_names(specs: Iterable[str]) -> List[str]:
-    return [spec.split()[0] for spec in specs]
 
 
 def standin_channel(channel: Path, python_root: Path, distributions: Iterable[str], scratch: Path) -> List[Path]:

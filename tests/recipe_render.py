@@ -61,6 +61,8 @@ REQUIRED_ABOUT = ("home", "license", "license_file", "summary")
 
 # conda-forge's pin_run_as_build for python: a run requirement on python follows the host's x.x.
 PIN_RUN_AS_BUILD = {"python": ("x.x", "x.x")}
+# conda-forge's run_exports of the host packages this recipe uses (python 3.10, numpy 2.x).
+HOST_RUN_EXPORTS = {"python": ["python_abi 3.10.* *_cp310"], "numpy": ["numpy >=1.21,<3"]}
 
 
 class RecipeError(Exception):
@@ -137,7 +139,7 @@ def load_variant(path: Path, subdir: str) -> Dict[str, str]:
         if not isinstance(values, list) or len(values) != 1:
             raise RecipeError(f"{path.name}: {key} must be a list of one value on {subdir}, got {values!r}")
         if not isinstance(values[0], str):
-            raise RecipeError(f"{path.name}: {key} value {values[0]!r} is a {type(values[0]).__name__}; quote it "
+            raise RecipeError(f"{path.name}: {key} value {values[0]!r} is not a string; quote it "
                               f"(conda-build compares variant values as strings)")
         variant[key] = values[0]
     return variant

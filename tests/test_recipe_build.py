@@ -40,7 +40,7 @@ pytest.importorskip("conda_package_handling", reason="registers the build prefix
 import conda_channel  # noqa: E402
 from package_layout import package_layout, plugin_layout  # noqa: E402
 from pythons import pyenv_python  # noqa: E402
-from recipe_render import render  # noqa: E402
+from recipe_render import HOST_RUN_EXPORTS, render  # noqa: E402
 
 from oe_bootstrap.pythonenv import CONDA, inspect_env  # noqa: E402
 
@@ -168,7 +168,7 @@ def test_build_script_installs_the_documented_layout(built):
 
 def test_recipe_tests_pass_in_the_build_prefix(recipe, channel, built, workspace):
     test_requires = list(recipe.meta["test"].get("requires") or [])
-    specs = recipe.requirements("host") + recipe.run_requirements(conda_channel.HOST_RUN_EXPORTS) + test_requires
+    specs = recipe.requirements("host") + recipe.run_requirements(HOST_RUN_EXPORTS) + test_requires
     conda_channel.install_env(channel, specs, built.prefix, workspace / "pkgs")
     done = run_recipe_tests(recipe, built.prefix, workspace / "test-build-prefix", built.plugin_expected)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-6000:]
@@ -190,7 +190,7 @@ def package(recipe, built, channel, workspace) -> Path:
     started = time.monotonic()
     package = conda_channel.pack(
         channel, recipe.meta["package"]["name"], str(recipe.meta["package"]["version"]), recipe.build_string, files,
-        recipe.run_requirements(conda_channel.HOST_RUN_EXPORTS), prefix=str(built.prefix), homepage=about["home"],
+        recipe.run_requirements(HOST_RUN_EXPORTS), prefix=str(built.prefix), homepage=about["home"],
         license=about["license"], license_family=about.get("license_family"), summary=about["summary"],
         license_files=[REPOSITORY / about["license_file"]])
     conda_channel.index(channel)
@@ -232,7 +232,7 @@ def test_package_carries_the_rendered_metadata(recipe, built, package, tmp_path)
     index = IndexJson.from_package_directory(tmp_path)
     assert (index.name.normalized, str(index.version), str(index.build), index.subdir) == (
         "oe-python-processor", str(recipe.meta["package"]["version"]), recipe.build_string, SUBDIR)
-    assert list(index.depends) == recipe.run_requirements(conda_channel.HOST_RUN_EXPORTS)
+    assert list(index.depends) == recipe.run_requirements(HOST_RUN_EXPORTS)
     assert AboutJson.from_package_directory(tmp_path).license == recipe.meta["about"]["license"]
     assert (tmp_path / "info" / "licenses" / "LICENSE").read_bytes() == (REPOSITORY / "LICENSE").read_bytes()
     paths = {str(entry.relative_path): entry for entry in PathsJson.from_package_directory(tmp_path).paths}

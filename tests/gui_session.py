@@ -86,6 +86,7 @@ class GuiSession:
         env.pop("XDG_CONFIG_HOME", None)
         for name in ("OE_PYTHON_HOME", "PYTHONPATH", "PYTHONHOME", "CONDA_PREFIX"):
             env.pop(name, None)
+        self._wait_for_free_port()
         command = [str(self.executable), "--headless"] + ([str(chain)] if chain else [])
         self.process = subprocess.Popen(command, cwd=self.app, env=env, stdout=self.log.open("ab"),
                                         stderr=subprocess.STDOUT)
@@ -99,6 +100,17 @@ class GuiSession:
             except OSError:
                 time.sleep(0.5)
         raise RuntimeError(f"the GUI did not answer on port {PORT}; log: {self.log_tail()}")
+
+    def _wait_for_free_port(self, timeout: float = 30) -> None:
+        """A GUI still quitting (or another one) must not answer for this one."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                self.get("/api/status")
+            except OSError:
+                return
+            time.sleep(0.5)
+        raise RuntimeError(f"another GUI answers on port {PORT}; close it to run the GUI tests")
 
     def log_tail(self, lines: int = 60) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:]) if self.log.exists() else ""

@@ -30,7 +30,7 @@ import conda_package_handling.api as cph
 from rattler import Channel, VirtualPackage, install, solve
 from rattler.index import index_fs
 from rattler_build import FileEntry, assemble_package
-from recipe_render import HOST_RUN_EXPORTS
+from recipe_render import HOST_RUN_EXPORTS, pin_range
 
 SUBDIR = "linux-64"
 PY_VER = "3.10"
@@ -185,12 +185,13 @@ def distribution_standin(channel: Path, distribution: importlib.metadata.Distrib
         module, _, function = entry_point.value.partition(":")
         launcher = own_scratch / "bin" / entry_point.name
         launcher.parent.mkdir(parents=True, exist_ok=True)
-        launcher.write_text(f"#!{STANDIN_PREFIX}/bin/python{PY_VER}\nimport sys\nfrom {module} import "
-                            f"{function.split('.')[0]}\nsys.exit({function}())\n")
+        attribute = function.split(".")[0]  # "main" of "module:main" or of "module:main.run"
+        launcher.write_text(f"#!{STANDIN_PREFIX}/bin/python{PY_VER}\nimport sys\n"
+                            f"from {module} import {attribute}\nsys.exit({function}())\n")
         launcher.chmod(0o755)
         files.append(FileEntry.from_paths(launcher, f"bin/{entry_point.name}"))
     compiled = any(path.endswith(".so") for path in inside)
-    depends = [f"python >={PY_VER},<3.11.0a0"] + (HOST_RUN_EXPORTS["python"] if compiled else [])
+    depends = [f"python {pin_range(PY_VER, 'x.x', 'x.x')}"] + (HOST_RUN_EXPORTS["python"] if compiled else [])
     depends += [f"{canonicalize_name(requirement.name)} {requirement.specifier}".strip()
                 for requirement in requirements_of(distribution)]
     build = f"py{PY_VER.replace('.', '')}_standin_0"

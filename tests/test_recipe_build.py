@@ -20,7 +20,7 @@ and the recipe's test commands for it are left out, and the tests say so.
 """
 from __future__ import annotations
 
-import hashlib
+import importlib.metadata
 import json
 import os
 import shutil
@@ -80,7 +80,10 @@ def channel(recipe, workspace) -> Path:
               + list(recipe.meta["test"].get("requires") or [])]
     distributions = [name for name in wanted if name not in ("python", "python_abi")]
     channel = workspace / "channel"
-    conda_channel.standin_channel(channel, python.parents[1], distributions, workspace / "standin-scratch")
+    try:
+        conda_channel.standin_channel(channel, python.parents[1], distributions, workspace / "standin-scratch")
+    except importlib.metadata.PackageNotFoundError as error:
+        pytest.skip(f"the stand-in for {error} is made from this env, which lacks it: pip install '.[test]'")
     conda_channel.index(channel)
     return channel
 
@@ -115,6 +118,12 @@ def conda_build_environ(recipe, prefix: Path, src_dir: Path) -> Dict[str, str]:
 
 @pytest.fixture(scope="session")
 def built(recipe, channel, workspace) -> Built:
+    # This machine's tools stand in for the build requirements; the compilers are conda's c++ wrappers.
+    tools = ["c++" if role.startswith("compiler") else role for role in recipe.requirement_roles("build")
+             if not role.startswith("stdlib")]
+    missing = [tool for tool in tools if shutil.which(tool) is None]
+    if missing:
+        pytest.skip(f"the build requirements {', '.join(missing)} are not installed (Debian: cmake ninja-build g++)")
     prefix = workspace / "host_env_placehold_placehold_placehold"
     conda_channel.install_env(channel, recipe.requirements("host"), prefix, workspace / "pkgs")
     before = set(conda_channel.tree_files(prefix))
@@ -172,7 +181,7 @@ def test_recipe_tests_pass_in_the_build_prefix(recipe, channel, built, workspace
     conda_channel.install_env(channel, specs, built.prefix, workspace / "pkgs")
     done = run_recipe_tests(recipe, built.prefix, workspace / "test-build-prefix", built.plugin_expected)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-6000:]
-    assert "oe-pyproc 0.1.0" in done.stdout or "oe-pyproc " + str(recipe.meta["package"]["version"]) in done.stdout
+    assert f"oe-pyproc {recipe.meta['package']['version']}\n" in done.stdout
     summary = json.loads(done.stdout[done.stdout.rfind("\n{") + 1:])  # pyproc-host --json, the last command
     assert [instance["state"] for instance in summary["instances"]] == ["ready"]
     assert summary["instances"][0]["calls"] > 0
@@ -257,7 +266,8 @@ def test_installed_env_passes_the_recipe_tests(recipe, built, installed_env, wor
 def test_setup_finds_the_installed_env_as_the_conda_env(built, installed_env, workspace):
     env = inspect_env(str(installed_env))
     assert (env.kind, env.conda_subdir, env.problem) == (CONDA, SUBDIR, None)
-    records = [json.loads(path.read_text()) for path in (installed_env / "conda-meta").glob("oe-python-processor-*.json")]
+    meta = installed_env / "conda-meta"
+    records = [json.loads(path.read_text()) for path in meta.glob("oe-python-processor-*.json")]
     assert len(records) == 1 and package_layout(SUBDIR)["engine"] in records[0]["files"]
     home, gui = workspace / "setup-home", workspace / "setup-gui"
     home.mkdir()

@@ -170,7 +170,8 @@ def test_environment_yml_installs_this_package_on_the_recipes_python(rendered):
 def test_an_unknown_key_is_refused(tmp_path):
     for old, new, message in [("about:\n", "abuot:\n  home: x\nabout:\n", "unknown top-level key 'abuot'"),
                               ("  number: 0\n", "  number: 0\n  skp: true\n", "unknown key(s) in build: skp"),
-                              ("  imports:\n", "  import:\n    - numpy\n  imports:\n", "unknown key(s) in test: import")]:
+                              ("  imports:\n", "  import:\n    - numpy\n  imports:\n",
+                               "unknown key(s) in test: import")]:
         with pytest.raises(RecipeError, match=re.escape(message)):
             render(mutated(tmp_path, old, new), "linux-64", CONFIG)
 
@@ -220,8 +221,8 @@ def test_without_the_skip_selector_arm64_would_build(tmp_path):
 
 
 def test_pin_subpackage_pins_this_packages_version(tmp_path):
-    recipe = render(mutated(tmp_path, "    - macholib >=1.16\n",
-                            "    - macholib >=1.16\n    - {{ pin_subpackage('oe-python-processor', max_pin='x.x') }}\n"),
+    pin = "{{ pin_subpackage('oe-python-processor', max_pin='x.x') }}"
+    recipe = render(mutated(tmp_path, "    - macholib >=1.16\n", f"    - macholib >=1.16\n    - {pin}\n"),
                     "linux-64", CONFIG)
     version = PYPROJECT["project"]["version"]
     major, minor = version.split(".")[:2]

@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Set
 
-import pytest
-
 from package_layout import plugin_bundle
 
 from oe_bootstrap.setup_home import plugin_bundle_in_env
@@ -123,8 +121,8 @@ def build_sh(tmp_path: Path, with_gui: bool):
         (src_dir / GUI_HEADER).write_text("")
     record = tmp_path / "python-calls.jsonl"
     recorder = tmp_path / "python"
-    recorder.write_text(f"#!{sys.executable}\nimport json, os, sys\n"
-                        f"open({str(record)!r}, 'a').write(json.dumps([sys.argv, os.environ.get('CMAKE_GENERATOR')]) + '\\n')\n")
+    recorder.write_text(f"#!{sys.executable}\nimport json, os, sys\nwith open({str(record)!r}, 'a') as log:\n"
+                        "    log.write(json.dumps([sys.argv, os.environ.get('CMAKE_GENERATOR')]) + '\\n')\n")
     recorder.chmod(0o755)
     environ = dict(os.environ, PREFIX=str(prefix), PYTHON=str(recorder), SRC_DIR=str(src_dir), CPU_COUNT="2",
                    CMAKE_ARGS="")

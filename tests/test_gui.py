@@ -350,3 +350,16 @@ def test_every_callback_reaches_python_with_the_recording_folder(session, input_
     ttl = [(c["sample_number"], c["line"], c["state"], c["source_node"]) for c in calls if c["call"] == "ttl"]
     reader = [p["id"] for p in session.get("/api/processors")["processors"] if p["name"] == "File Reader"][0]
     assert ttl[:3] == [(10000, 2, True, reader), (20000, 2, False, reader), (40000, 2, True, reader)]
+
+
+def test_setup_sets_the_python_home_live_in_the_running_gui(session, input_file, tmp_path):
+    """oe_bootstrap.gui_api, which `oe-pyproc setup` uses while the GUI runs, against the real GUI."""
+    from oe_bootstrap.gui_api import python_processors, running_gui, set_python_home_live
+
+    (python,), _ = chain(session, input_file, [write(tmp_path, "scale.py", SCALE_SCRIPT)], tmp_path / "rec")
+    assert running_gui().mode == "IDLE"
+    home = str(current_python_home())
+    assert set_python_home_live(37497, home) == [python]
+    assert [p.parameters["python_home"] for p in python_processors()] == [home]
+    status = session.python_status(python)
+    assert status["state"] == "ready" and status["warning"] == ""  # the same home: nothing to restart

@@ -1,17 +1,13 @@
 """The running GUI's HTTP API (oe_bootstrap.gui_api) against a stand-in server that answers as GUI 1.0.1 does."""
 import json
-import os
 import re
 import socket
-import subprocess
 import threading
-import time
-import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from oe_bootstrap.gui_api import DEFAULT_PORT, GuiApiError, python_processors, running_gui, set_python_home_live
+from oe_bootstrap.gui_api import GuiApiError, python_processors, running_gui, set_python_home_live
 
 NEW_HOME = "/home/zoë/miniforge3/envs/oe python plugin"
 PARAMETER_PATH = re.compile(r"^/api/processors/([0-9]+)/parameters/([A-Za-z0-9_.\-]+)$")
@@ -202,36 +198,4 @@ def test_a_proxy_setting_does_not_capture_local_requests(gui, monkeypatch):
 
 # ---------------------------------------------------------------- the real GUI, when one is available
 
-GUI_EXECUTABLE = os.environ.get("OE_GUI_EXECUTABLE")
-
-
-def _put(path, body):
-    request = urllib.request.Request("http://127.0.0.1:%d%s" % (DEFAULT_PORT, path), method="PUT",
-                                     data=json.dumps(body).encode("utf-8"))
-    with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(request, timeout=10) as response:
-        return json.loads(response.read().decode("utf-8"))
-
-
-@pytest.mark.skipif(not GUI_EXECUTABLE, reason="set OE_GUI_EXECUTABLE to an Open Ephys GUI 1.0 executable to run")
-def test_against_the_real_gui_headless(tmp_path):
-    if running_gui() is not None:
-        pytest.skip("a GUI already listens on port %d; close it to run this test" % DEFAULT_PORT)
-    gui = subprocess.Popen([GUI_EXECUTABLE, "--headless"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        while running_gui() is None and time.monotonic() < deadline and gui.poll() is None:
-            time.sleep(0.5)
-        assert running_gui().mode == "IDLE"
-        if not python_processors():
-            _put("/api/processors/add", {"name": "Python Processor"})
-        if not python_processors():
-            pytest.skip("the Python Processor plugin is not installed in this GUI")
-        assert set_python_home_live(DEFAULT_PORT, str(tmp_path)) != []
-        assert {p.parameters["python_home"] for p in python_processors()} == {str(tmp_path)}
-    finally:
-        try:
-            _put("/api/quit", {})
-            gui.wait(timeout=20)
-        except Exception:
-            gui.kill()
-            gui.wait()
+# The same calls against the real GUI: tests/test_gui.py (needs OE_GUI_EXECUTABLE).

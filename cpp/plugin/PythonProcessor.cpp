@@ -242,7 +242,7 @@ void PythonProcessor::sendPythonOutputs(int64 firstSample, int numSamples) {
     const int samples = static_cast<int>(channel->getTotalSamples());
     for (size_t i = 0; i < out.num_spikes; ++i) {
         const pyproc_spike& spike = out.spikes[i];
-        warnedSpikeShape = warnedSpikeShape || spike.num_channels != 1 || spike.num_samples != samples;
+        if (spike.num_channels != 1 || spike.num_samples != samples) warnedSpikeShape = true;
         Spike::Buffer waveform(channel);
         for (int s = 0; s < samples; ++s) waveform.set(0, s, s < spike.num_samples ? spike.waveform[s] : 0.0f);
         SpikePtr created = Spike::createSpike(channel, spike.sample_number, {0.0f}, waveform, spike.sorted_id);
@@ -341,12 +341,10 @@ void PythonProcessor::refreshStatus() {
             if (warnings.isNotEmpty()) next.warning = warnings;
         }
     }
-    if (warnedSpikeShape && next.warning.isEmpty())
+    const auto found = outputs.find(builtStreamId);
+    if (warnedSpikeShape && next.warning.isEmpty() && found != outputs.end() && found->second.spikes)
         next.warning = "spikes from Python were fitted to the GUI's spike channel (1 channel, " +
-                       String(stream && outputs.count(builtStreamId) && outputs[builtStreamId].spikes
-                                  ? (int) outputs[builtStreamId].spikes->getTotalSamples()
-                                  : 40) +
-                       " samples)";
+                       String(found->second.spikes->getTotalSamples()) + " samples)";
     if (next.stage == Stage::errored) logNewError(next.details);
     ScopedLock lock(statusLock);
     current = next;

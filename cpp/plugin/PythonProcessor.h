@@ -85,7 +85,7 @@ private:
 
     std::map<uint16, StreamOutputs> outputs;
     Array<SpikeChannel*> ownSpikeChannels;
-    bool warnedSpikeShape = false;
+    std::atomic<bool> warnedSpikeShape{false};  // set by the audio thread
 
     // Written by the audio thread, read by the timer.
     std::atomic<int> liveState{PYPROC_NO_MODULE};

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -284,39 +285,6 @@ def test_a_chain_saved_with_the_published_plugin_loads_and_runs(tmp_path, plugin
         gui.stop()
 
 
-CALLBACKS_SCRIPT = '''
-import json
-
-LOG = {log!r}
-
-def log(call, **fields):
-    with open(LOG, "a") as out:
-        out.write(json.dumps(dict(call=call, **fields)) + "\\n")
-
-class PyProcessor:
-    def __init__(self, processor, num_channels, sample_rate):
-        log("init", num_channels=num_channels, sample_rate=sample_rate)
-
-    def process(self, data):
-        pass
-
-    def start_acquisition(self):
-        log("start_acquisition")
-
-    def stop_acquisition(self):
-        log("stop_acquisition")
-
-    def start_recording(self, recording_dir):
-        log("start_recording", recording_dir=recording_dir)
-
-    def stop_recording(self):
-        log("stop_recording")
-
-    def handle_ttl_event(self, source_node, channel, sample_number, line, state):
-        log("ttl", source_node=source_node, sample_number=sample_number, line=line, state=bool(state))
-'''
-
-
 def add_ttl_events(structure_oebin: Path, sample_numbers, states) -> None:
     """TTL events in the input recording, which the File Reader replays on its stream."""
     recording = structure_oebin.parent
@@ -336,18 +304,21 @@ def add_ttl_events(structure_oebin: Path, sample_numbers, states) -> None:
 def test_every_callback_reaches_python_with_the_recording_folder(session, input_file, tmp_path):
     # Line 2 (states +-3, 1-based) on at 10000, off at 20000, on at 40000, in the file's own numbering.
     add_ttl_events(input_file, [10000, 20000, 40000], [3, -3, 3])
-    log = tmp_path / "calls.jsonl"
-    script = write(tmp_path, "callbacks.py", CALLBACKS_SCRIPT.format(log=str(log)))
+    script = tmp_path / "record_callbacks.py"  # logs every call to calls.jsonl beside itself
+    shutil.copy(Path(__file__).parent / "scripts" / "record_callbacks.py", script)
     (python,), recorder = chain(session, input_file, [script], tmp_path / "rec")
     session.record(2.5)
-    calls = [json.loads(line) for line in log.read_text().splitlines()]
-    names = [call["call"] for call in calls if call["call"] != "ttl"]
-    assert names[0] == "init" and calls[0]["num_channels"] == 8 and calls[0]["sample_rate"] == RATE
+    calls = [json.loads(line) for line in (tmp_path / "calls.jsonl").read_text().splitlines()]
+    names = [call["call"] for call in calls if call["call"] not in ("handle_ttl_event", "process")]
+    assert names[0] == "__init__" and calls[0]["num_channels"] == 8 and calls[0]["sample_rate"] == RATE
+    blocks = [call for call in calls if call["call"] == "process"]
+    assert blocks and all(b["shape"][0] == 8 and b["dtype"] == "float32" and b["writeable"] for b in blocks)
     assert names[-4:] == ["start_acquisition", "start_recording", "stop_recording", "stop_acquisition"]
     (session_dir,) = list((tmp_path / "rec").iterdir())
     started = [call for call in calls if call["call"] == "start_recording"][0]
     assert Path(started["recording_dir"]) == session_dir  # the folder Session() opens
-    ttl = [(c["sample_number"], c["line"], c["state"], c["source_node"]) for c in calls if c["call"] == "ttl"]
+    ttl = [(c["sample_number"], c["line"], bool(c["state"]), c["source_node"])
+           for c in calls if c["call"] == "handle_ttl_event"]
     reader = [p["id"] for p in session.get("/api/processors")["processors"] if p["name"] == "File Reader"][0]
     assert ttl[:3] == [(10000, 2, True, reader), (20000, 2, False, reader), (40000, 2, True, reader)]
 

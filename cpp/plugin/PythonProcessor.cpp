@@ -203,11 +203,8 @@ void PythonProcessor::process(AudioBuffer<float>& buffer) {
     const int numSamples = static_cast<int>(getNumSamplesInBlock(streamId));
     api->begin_block(instance, firstSample, numSamples);
     checkForEvents(true);
-    if (numSamples > 0 && builtChannels > 0) {
-        // The stream's channels are contiguous in the GUI's buffer, from its first channel's global index.
-        const int firstChannel = getDataStream(streamId)->getContinuousChannels()[0]->getGlobalIndex();
-        api->process(instance, buffer.getArrayOfWritePointers() + firstChannel, builtChannels, numSamples);
-    }
+    if (numSamples > 0 && builtChannels > 0)
+        api->process(instance, buffer.getArrayOfWritePointers() + firstChannelIndex, builtChannels, numSamples);
     sendPythonOutputs(firstSample, numSamples);
     liveState = api->state(instance);
     if (numSamples > 0 && builtSampleRate > 0) liveBufferUs = 1e6 * numSamples / builtSampleRate;
@@ -270,6 +267,10 @@ void PythonProcessor::handleSpike(SpikePtr spike) {
 }
 
 bool PythonProcessor::startAcquisition() {
+    // The stream's channels are contiguous in the GUI's buffer from its first channel's global
+    // index, final once the chain is updated; found here, not per block (it allocates).
+    const DataStream* stream = builtStreamId ? getDataStream(builtStreamId) : nullptr;
+    firstChannelIndex = stream && stream->getChannelCount() > 0 ? stream->getContinuousChannels()[0]->getGlobalIndex() : 0;
     std::lock_guard<std::mutex> lock(engineMutex);
     if (api && instance) api->start_acquisition(instance);
     return true;  // an errored module passes data through; it never stops acquisition

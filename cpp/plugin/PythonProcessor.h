@@ -82,6 +82,7 @@ private:
     int builtChannels = -1;
     double builtSampleRate = 0;
     String builtScript;
+    int firstChannelIndex = 0;  // of the built stream in the GUI's buffer, set at acquisition start
 
     std::map<uint16, StreamOutputs> outputs;
     Array<SpikeChannel*> ownSpikeChannels;

@@ -6,8 +6,8 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
-import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Optional
@@ -36,7 +36,6 @@ def build_plugin(executable: Path) -> Path:
     if os.environ.get("OE_PYPROC_PLUGIN"):
         return Path(os.environ["OE_PYPROC_PLUGIN"])
     import pybind11
-    import sys
 
     checkout = gui_checkout(executable)
     if checkout is None:

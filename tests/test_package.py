@@ -126,7 +126,7 @@ def test_wrong_inputs_are_refused_and_no_zip_is_left(tmp_path, plugin_name, engi
         engines[0].write_bytes(b"engine")
     with pytest.raises(PackageError, match=message.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.")):
         write_plugin_zip(plugin, engines, tmp_path / "dist", "Linux", "0.1.0")
-    assert not list((tmp_path / "dist").glob("*")) if (tmp_path / "dist").exists() else True
+    assert not list(tmp_path.glob("dist/*"))
 
 
 def test_package_command_writes_the_zip_and_explains_a_missing_plugin(tmp_path, linux_plugin, engine_cp310,
@@ -138,6 +138,10 @@ def test_package_command_writes_the_zip_and_explains_a_missing_plugin(tmp_path, 
     assert "shared/python-processor/libpyproc_engine_cp310.so" in names(zip_path)  # the installed engine
     assert main(["package", "--plugin", str(tmp_path / "missing.so"), "--output-dir", str(tmp_path / "dist")]) == 1
     assert "build it with -DGUI_BASE_DIR" in capsys.readouterr().out
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    assert main(["package", "--plugin", str(linux_plugin), "--output-dir", str(blocked)]) == 1
+    assert "a-file" in capsys.readouterr().out  # said in words, not a traceback
 
 
 def configure(tmp_path: Path, *arguments: str) -> subprocess.CompletedProcess:

@@ -112,8 +112,7 @@ void PythonProcessor::startPython() {
         api = running->api;
         homeProblem.clear();
         const String runningHome = String(running->home.root.u8string());
-        ScopedLock lock(statusLock);
-        current.warning = choice.path.isEmpty() || sameFolderKey(choice.path) == sameFolderKey(runningHome)
+        restartWarning = choice.path.isEmpty() || sameFolderKey(choice.path) == sameFolderKey(runningHome)
                               ? String()
                               : "Python " + String(running->python_version) + " from " + runningHome +
                                     " is already running in this GUI: restart the GUI to use " + choice.path;
@@ -167,6 +166,7 @@ void PythonProcessor::rebuildInstance() {
     builtSampleRate = sampleRate;
     builtScript = script;
     warnedSpikeShape = false;
+    moduleWarnings.clear();
     liveState = api->state(instance);
 }
 
@@ -297,10 +297,6 @@ void PythonProcessor::timerCallback() { refreshStatus(); }
 
 void PythonProcessor::refreshStatus() {
     Status next;
-    {
-        ScopedLock lock(statusLock);
-        next.warning = current.warning;
-    }
     if (const auto* running = pyproc::loader::loaded_engine())
         next.pythonHome = "Python " + String(running->python_version) + " from " +
                           String(running->home.root.u8string()) + " (" + homeSource + ")";
@@ -337,33 +333,31 @@ void PythonProcessor::refreshStatus() {
             next.stage = Stage::noModule;
             next.headline = "no module";
         }
-        if (lock.owns_lock()) {
-            const String warnings = engineText(api->warning_text, instance);
-            if (warnings.isNotEmpty()) next.warning = warnings;
-        }
+        if (lock.owns_lock()) moduleWarnings = engineText(api->warning_text, instance);
     }
+    // Every warning that applies, one per line: they are derived anew each time.
+    StringArray warnings;
+    warnings.add(restartWarning);
+    if (instance) warnings.add(moduleWarnings);
     const auto found = outputs.find(builtStreamId);
-    if (warnedSpikeShape && next.warning.isEmpty() && found != outputs.end() && found->second.spikes)
-        next.warning = "spikes from Python were fitted to the GUI's spike channel (1 channel, " +
-                       String(found->second.spikes->getTotalSamples()) + " samples)";
+    if (warnedSpikeShape && found != outputs.end() && found->second.spikes)
+        warnings.add("spikes from Python were fitted to the GUI's spike channel (1 channel, " +
+                     String(found->second.spikes->getTotalSamples()) + " samples)");
+    warnings.removeEmptyStrings();
+    next.warning = warnings.joinIntoString("\n");
     if (next.stage == Stage::errored) logNewError(next.details);
     ScopedLock lock(statusLock);
     current = next;
 }
 
 void PythonProcessor::logNewError(const String& error) {
-    // Each new error once, at most one per second; repeats are counted.
+    // Each new error once, at most one per second: an errored module stays errored until
+    // reloaded, so an error held back now is logged on a later tick.
     const int64 now = Time::currentTimeMillis();
-    if (error.isEmpty() || error == lastLoggedError) return;
-    if (now - lastLogMillis < 1000) {
-        ++suppressedLogs;
-        return;
-    }
+    if (error.isEmpty() || error == lastLoggedError || now - lastLogMillis < 1000) return;
     LOGE("Python Processor (", getNodeId(), "): ", error);
-    if (suppressedLogs > 0) LOGE("Python Processor (", getNodeId(), "): ", suppressedLogs, " more errors not shown");
     lastLoggedError = error;
     lastLogMillis = now;
-    suppressedLogs = 0;
 }
 
 PythonProcessor::Status PythonProcessor::status() const {

@@ -75,6 +75,8 @@ private:
 
     String homeProblem;          // why Python could not start, in the loader's words
     String homeSource;
+    String restartWarning;       // another home was asked for after Python started
+    String moduleWarnings;       // the engine's warnings, as last read
     bool pythonStartAttempted = false;
 
     // The stream the instance was built for: rebuilt when any of these change.
@@ -97,7 +99,6 @@ private:
     Status current;
     String lastLoggedError;
     int64 lastLogMillis = 0;
-    int suppressedLogs = 0;
 
     JUCE_DECLARE_NON_COPYABLE_WITH_LEAK_DETECTOR(PythonProcessor)
 };

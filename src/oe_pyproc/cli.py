@@ -84,7 +84,7 @@ def command_package(args: argparse.Namespace, console: Console) -> int:
     engines = [Path(engine) for engine in args.engine] or bundled_engines(system)
     try:
         target = write_plugin_zip(Path(args.plugin), engines, Path(args.output_dir), system, args.package_version)
-    except PackageError as error:
+    except (PackageError, OSError) as error:  # OSError: e.g. an output folder we may not write
         console.print("[red]✗[/] ", end="")
         console.print(str(error), highlight=False, soft_wrap=True, markup=False)
         return 1

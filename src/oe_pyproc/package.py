@@ -82,9 +82,9 @@ def _check_inputs(plugin: Path, engines: Sequence[Path], system: str) -> None:
         if not ENGINE_NAME[system].match(engine.name):
             raise PackageError(f"{engine.name} is not a {ZIP_OS[system]} engine name "
                                f"(the loader looks for names like {_example_engine(system)})")
-    versions = [engine.name for engine in engines]
-    if len(set(versions)) != len(versions):
-        raise PackageError("two engines with the same name: " + ", ".join(sorted(versions)))
+    names = [engine.name for engine in engines]
+    if len(set(names)) != len(names):
+        raise PackageError("two engines with the same name: " + ", ".join(sorted(names)))
 
 
 def _example_engine(system: str) -> str:

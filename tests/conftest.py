@@ -138,3 +138,13 @@ def write_recording(folder: Path, samples_uv, sample_rate: float, bit_volts: flo
         "Software Time (milliseconds since midnight Jan 1st 1970 UTC): 0\r\n"
         f"Start Time for {processor} ({node_id}) - {stream} @ {round(sample_rate)} Hz: 0\r\n")
     return Path(folder)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failing real-GUI test shows the tail of each of its GUIs' logs (tests/test_gui.py)."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        for gui in getattr(item, "gui_sessions", []):
+            report.sections.append((f"GUI log, last lines ({gui.log})", gui.log_tail(80)))

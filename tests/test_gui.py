@@ -1,6 +1,7 @@
 """The plugin in the real Open Ephys GUI, headless, driven through its HTTP API: File Reader ->
-Python Processor -> Record Node. Skipped unless OE_GUI_EXECUTABLE names a built GUI (plugin-GUI
-v1.0.1, Plugin API 10); the plugin is built against that GUI's checkout (or OE_PYPROC_PLUGIN).
+Python Processor -> Record Node. The GUI is the one gui_session.find_gui() names (OE_GUI_EXECUTABLE,
+GUI_BASE_DIR, or the prebuilt GUI v1.0.1 beside the project); the plugin is built against its headers
+(or OE_PYPROC_PLUGIN). A JACK server with the dummy driver clocks every GUI of the run.
 
 The recording is compared with the input transformed offline, sample by sample."""
 from __future__ import annotations
@@ -8,25 +9,28 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from conftest import spike_channel_name, write_recording
-from gui_session import GuiSession, build_plugin
+from gui_session import GuiSession, JackServer, build_plugin, find_gui
 from oe_pyproc.host import current_python_home
 
-GUI = os.environ.get("OE_GUI_EXECUTABLE")
-pytestmark = pytest.mark.skipif(not GUI, reason="set OE_GUI_EXECUTABLE to a built Open Ephys GUI 1.0 "
-                                                "(plugin-GUI v1.0.1) to run the GUI tests")
+GUI, NO_GUI_REASON = find_gui()
+pytestmark = pytest.mark.skipif(GUI is None, reason=NO_GUI_REASON)
 
 RATE = 30000
-SAMPLES = 60000          # 2 s; the File Reader loops it seamlessly (a multiple of the period)
+# 20 s: longer than any recording here, so the File Reader never loops within one. Where it loops
+# (test_events_keep_the_guis_sample_numbers_where_the_file_reader_loops), the Record Node's continuous
+# sample numbers are its own guess (see docs/plugin.md), so only there events are compared without them.
+SAMPLES = 20 * RATE
 PERIOD = 3000            # channel 0 is a square wave, rising where sample % PERIOD == PERIOD // 2
 BIT_VOLTS = 0.1
 HIGH_UV = 1000.0
+BLOCKS = 130             # buffers recorded per test: 3 s in blocks of about 697 samples
+EDGE_MARGIN = 1024       # the Record Node starts and stops between its own reads of events and data
 
 EDGES_SCRIPT = '''
 import numpy as np
@@ -79,28 +83,52 @@ class PyProcessor:
 '''
 
 
-def input_signal(channels: int = 8) -> np.ndarray:
+def input_signal(channels: int = 8, samples: int = SAMPLES) -> np.ndarray:
     """samples x channels in microvolts: the square wave on channel 0, sines elsewhere."""
-    t = np.arange(SAMPLES)
-    signal = np.empty((SAMPLES, channels))
+    t = np.arange(samples)
+    signal = np.empty((samples, channels))
     signal[:, 0] = np.where(t % PERIOD >= PERIOD // 2, HIGH_UV, -HIGH_UV)
     for channel in range(1, channels):
-        signal[:, channel] = 200.0 * np.sin(2 * np.pi * (channel * 7) * t / SAMPLES)
+        signal[:, channel] = 200.0 * np.sin(2 * np.pi * channel * 7 * t / RATE)
     return signal
 
 
 @pytest.fixture(scope="module")
 def plugin() -> Path:
-    return build_plugin(Path(GUI))
+    return build_plugin()
+
+
+@pytest.fixture(scope="module")
+def jack(tmp_path_factory):
+    server = JackServer(tmp_path_factory.mktemp("jack") / "jackd.log")
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture
-def session(tmp_path, plugin):
-    gui = GuiSession(Path(GUI), tmp_path)
-    gui.install(plugin, current_python_home())  # the Python Home comes from the settings file alone
+def new_gui(request, tmp_path, plugin, jack):
+    """Makes GUI sessions with the plugin installed; each is stopped after the test, and a failing
+    test shows the tail of each one's log (conftest.py)."""
+    sessions = []
+    request.node.gui_sessions = sessions
+
+    def make(python_home=None, folder: str = "gui") -> GuiSession:
+        gui = GuiSession(GUI, tmp_path / folder, jack)
+        gui.install(plugin, python_home)
+        sessions.append(gui)
+        return gui
+
+    yield make
+    for gui in sessions:
+        gui.stop()
+
+
+@pytest.fixture
+def session(new_gui):
+    gui = new_gui(current_python_home())  # the Python Home comes from the settings file alone
     gui.start()
-    yield gui
-    gui.stop()
+    return gui
 
 
 @pytest.fixture
@@ -134,7 +162,13 @@ def recorded(record_dir: Path):
 
 def expected_steps(sample_numbers: np.ndarray, transform) -> np.ndarray:
     steps = np.rint(input_signal() / BIT_VOLTS)
-    return np.rint(transform(steps[sample_numbers % SAMPLES] * BIT_VOLTS) / BIT_VOLTS)
+    return np.rint(transform(steps[sample_numbers] * BIT_VOLTS) / BIT_VOLTS)
+
+
+def interior(sample_numbers: np.ndarray, recorded_numbers: np.ndarray) -> np.ndarray:
+    """Those of SAMPLE_NUMBERS at least EDGE_MARGIN from both ends of the recording."""
+    return sample_numbers[(sample_numbers >= recorded_numbers[0] + EDGE_MARGIN)
+                          & (sample_numbers <= recorded_numbers[-1] - EDGE_MARGIN)]
 
 
 def write(folder: Path, name: str, source: str) -> Path:
@@ -152,36 +186,71 @@ def test_recording_equals_the_offline_transform_with_events_and_spikes_at_their_
     assert str(current_python_home()) in status["python_home"]
     assert "python-processor.json" in status["python_home"]  # the source: the settings file, no dialog
 
-    session.record(3.0)
+    session.acquire(python, BLOCKS)
     rec = recorded(tmp_path / "rec")
     continuous = rec.continuous[0]
     sample_numbers = np.asarray(continuous.sample_numbers, dtype=np.int64)
-    assert len(sample_numbers) > RATE  # at least a second was recorded
+    assert len(sample_numbers) >= BLOCKS * 600 and (np.diff(sample_numbers) == 1).all()
     stored = np.asarray(continuous.samples)[:, :8].astype(np.float64)
     assert np.abs(stored - expected_steps(sample_numbers, lambda uv: -2.0 * uv)).max() <= 1
 
-    # The File Reader restarts its sample numbers when it loops the file: compare as multisets.
-    is_edge = (sample_numbers % PERIOD) == PERIOD // 2
+    # Every rising edge inside the recording has its event, at its sample, and nothing else does.
+    edges = sample_numbers[(sample_numbers % PERIOD) == PERIOD // 2]
     events = rec.events[(rec.events.processor_id == python) & (rec.events.line == 4)]  # line 3, 1-based
-    assert list(events.state) == [1] * int(is_edge.sum())
-    assert sorted(events.sample_number) == sorted(sample_numbers[is_edge])
+    assert set(events.state) == {1}
+    assert list(interior(np.sort(events.sample_number.to_numpy()), sample_numbers)) == list(interior(edges, sample_numbers))
+    assert len(interior(edges, sample_numbers)) >= 20
 
-    # Python numbered its spikes by counting samples since acquisition started, as recorded.
+    # Python numbered its spikes by counting samples since acquisition started: the GUI's sample
+    # numbers, as the File Reader starts at 0 and does not loop here.
     spikes = [s for s in rec.spikes if spike_channel_name(s) == "Python Spikes"]
     assert len(spikes) == 1
-    assert sorted(np.asarray(spikes[0].sample_numbers)) == list(np.flatnonzero(is_edge))
+    spike_numbers = np.asarray(spikes[0].sample_numbers)
+    assert list(interior(np.sort(spike_numbers), sample_numbers)) == list(interior(edges, sample_numbers))
     waveforms = np.asarray(spikes[0].waveforms)
-    assert waveforms.shape == (int(is_edge.sum()), 1, 40)
-    assert np.allclose(waveforms[:, 0, :], np.arange(len(waveforms))[:, None] % 100, atol=1e-3)
-    assert list(np.asarray(spikes[0].clusters)) == [1 + i % 5 for i in range(len(waveforms))]
+    assert waveforms.shape == (len(spike_numbers), 1, 40)
+    index = spike_numbers // PERIOD  # Python's edge counter, from 0 at the first edge of the file
+    assert np.allclose(waveforms[:, 0, :], (index % 100)[:, None], atol=1e-3)
+    assert list(np.asarray(spikes[0].clusters)) == list(1 + index % 5)
     assert session.alive()
+
+
+def test_events_keep_the_guis_sample_numbers_where_the_file_reader_loops(session, tmp_path):
+    """The File Reader restarts its sample numbers at 0 after the block that crosses the file's end.
+    The plugin stamps each event at its block's first sample number plus its offset, so across the
+    jump the events go on from the GUI's new numbers: in a 1 s file, edges at 1500, 4500, ... 28500,
+    and again from 1500, with none missing and none outside the file."""
+    short = 30000
+    folder = write_recording(tmp_path / "short", input_signal(samples=short), RATE, BIT_VOLTS)
+    (python,), _ = chain(session, next(folder.rglob("structure.oebin")),
+                         [write(tmp_path, "edges.py", EDGES_SCRIPT)], tmp_path / "rec")
+    session.acquire(python, BLOCKS)
+    # In the order the Record Node wrote them (open-ephys-python-tools sorts by sample number).
+    (ttl,) = (tmp_path / "rec").rglob(f"events/Python_Processor-{python}.*/TTL")
+    numbers = np.load(ttl / "sample_numbers.npy")
+    assert set(np.load(ttl / "states.npy")) == {4}  # line 3 (1-based), on
+    assert len(numbers) >= 25  # three passes of 10 edges, less the edges of the recording
+    assert ((numbers % PERIOD) == PERIOD // 2).all() and (numbers < short).all()
+    steps = np.diff(numbers)
+    restarts = steps < 0
+    assert restarts.sum() >= 2  # the file looped at least twice while recording
+    assert (steps[~restarts] == PERIOD).all()  # no edge missing or doubled within a pass
+    assert (numbers[1:][restarts] == PERIOD // 2).all() and (numbers[:-1][restarts] == short - PERIOD // 2).all()
+    # The stored data are the file's, in order, across each loop (the Record Node may shift where
+    # its sample numbers jump, never the data).
+    rec = recorded(tmp_path / "rec")
+    stored = np.asarray(rec.continuous[0].samples)[:, 0].astype(np.float64)
+    file_steps = np.rint(input_signal(samples=short)[:, 0] / BIT_VOLTS)
+    first = int(np.asarray(rec.continuous[0].sample_numbers)[0])
+    positions = (first + np.arange(len(stored))) % short
+    assert (stored == np.rint(-2.0 * file_steps[positions])).all()
 
 
 def test_two_instances_and_a_raising_script_leave_the_gui_running(session, input_file, tmp_path):
     raising = write(tmp_path, "raises.py", RAISING_SCRIPT)
     scale = write(tmp_path, "scale.py", SCALE_SCRIPT)
     (first, second), _ = chain(session, input_file, [raising, scale], tmp_path / "rec")
-    session.record(2.5)
+    session.acquire(second, BLOCKS)
     assert session.alive()
     first_status, second_status = session.python_status(first), session.python_status(second)
     assert first_status["state"] == "errored"
@@ -200,7 +269,7 @@ def test_two_instances_and_a_raising_script_leave_the_gui_running(session, input
     (tmp_path / "rec2").mkdir()
     recorder = [p["id"] for p in session.get("/api/processors")["processors"] if p["name"] == "Record Node"][0]
     session.set(recorder, "directory", str(tmp_path / "rec2"))
-    session.record(2.0)
+    session.acquire(second, BLOCKS)
     assert session.alive()
     assert session.python_status(second)["state"] == "ready"
     rec = recorded(tmp_path / "rec2")
@@ -209,23 +278,19 @@ def test_two_instances_and_a_raising_script_leave_the_gui_running(session, input
     assert np.abs(stored - expected_steps(numbers, lambda uv: -2.0 * uv)).max() <= 1
 
 
-def test_a_bad_python_home_is_explained_and_can_be_corrected_without_a_restart(tmp_path, plugin, input_file):
-    gui = GuiSession(Path(GUI), tmp_path)
-    gui.install(plugin, None)
-    try:
-        gui.start()
-        (python,), _ = chain(gui, input_file, [write(tmp_path, "scale.py", SCALE_SCRIPT)], tmp_path / "rec")
-        gui.set(python, "python_home", str(tmp_path / "no-such-env"))
-        status = gui.python_status(python)
-        assert status["state"] == "no_python"
-        assert "no-such-env" in status["details"] and "does not exist" in status["details"]
-        gui.set(python, "python_home", str(current_python_home()))
-        assert gui.python_status(python)["state"] == "ready"
-        # Once Python runs, another home needs a restart, and says so.
-        gui.set(python, "python_home", str(tmp_path))
-        assert "restart the GUI" in gui.python_status(python)["warning"]
-    finally:
-        gui.stop()
+def test_a_bad_python_home_is_explained_and_can_be_corrected_without_a_restart(tmp_path, new_gui, input_file):
+    gui = new_gui()
+    gui.start()
+    (python,), _ = chain(gui, input_file, [write(tmp_path, "scale.py", SCALE_SCRIPT)], tmp_path / "rec")
+    gui.set(python, "python_home", str(tmp_path / "no-such-env"))
+    status = gui.python_status(python)
+    assert status["state"] == "no_python"
+    assert "no-such-env" in status["details"] and "does not exist" in status["details"]
+    gui.set(python, "python_home", str(current_python_home()))
+    assert gui.python_status(python)["state"] == "ready"
+    # Once Python runs, another home needs a restart, and says so.
+    gui.set(python, "python_home", str(tmp_path))
+    assert "restart the GUI" in gui.python_status(python)["warning"]
 
 
 def test_latency_for_384_channels(session, tmp_path, capsys):
@@ -235,11 +300,10 @@ def test_latency_for_384_channels(session, tmp_path, capsys):
     input_384 = next(write_recording(tmp_path / "in384", signal, RATE, BIT_VOLTS).rglob("structure.oebin"))
     template = Path(__file__).resolve().parents[1] / "templates" / "processor_template.py"
     (python,), _ = chain(session, input_384, [template], tmp_path / "rec")
-    session.put("/api/status", {"mode": "ACQUIRE"})
-    time.sleep(4.0)
-    latency = session.get("/api/latency")
-    status = session.python_status(python)
-    session.put("/api/status", {"mode": "IDLE"})
+    readings = []  # taken while acquiring
+    session.acquire(python, BLOCKS, mode="ACQUIRE", then=lambda: readings.extend(
+        [session.get("/api/latency"), session.python_status(python)]))
+    latency, status = readings
     with capsys.disabled():
         for processor in latency["processors"]:
             print(f"\nGUI latency (ms), 384 channels, {processor['name']} ({processor['id']}): "
@@ -249,7 +313,7 @@ def test_latency_for_384_channels(session, tmp_path, capsys):
     assert status["state"] == "ready" and status["calls"] > 0
 
 
-def test_a_chain_saved_with_the_published_plugin_loads_and_runs(tmp_path, plugin, input_file):
+def test_a_chain_saved_with_the_published_plugin_loads_and_runs(tmp_path, new_gui, input_file):
     """The published plugin's parameter names, including its stream id in current_stream."""
     import xml.etree.ElementTree as ET
 
@@ -267,22 +331,18 @@ def test_a_chain_saved_with_the_published_plugin_loads_and_runs(tmp_path, plugin
     chain_file = tmp_path / "published_chain.xml"
     tree.write(chain_file, encoding="UTF-8", xml_declaration=True)
 
-    gui = GuiSession(Path(GUI), tmp_path)
-    gui.install(plugin, None)
-    try:
-        gui.start(chain_file)
-        node = int(processors["Python Processor"].get("nodeId"))
-        status = gui.python_status(node)
-        assert status["state"] == "ready", status
-        assert "the signal chain" in status["python_home"]
-        gui.record(2.0)
-        rec = recorded(tmp_path / "rec")
-        numbers = np.asarray(rec.continuous[0].sample_numbers, dtype=np.int64)
-        stored = np.asarray(rec.continuous[0].samples)[:, :8].astype(np.float64)
-        assert np.abs(stored - expected_steps(numbers, lambda uv: -2.0 * uv)).max() <= 1
-        assert gui.alive()
-    finally:
-        gui.stop()
+    gui = new_gui()
+    gui.start(chain_file)
+    node = int(processors["Python Processor"].get("nodeId"))
+    status = gui.python_status(node)
+    assert status["state"] == "ready", status
+    assert "the signal chain" in status["python_home"]
+    gui.acquire(node, BLOCKS)
+    rec = recorded(tmp_path / "rec")
+    numbers = np.asarray(rec.continuous[0].sample_numbers, dtype=np.int64)
+    stored = np.asarray(rec.continuous[0].samples)[:, :8].astype(np.float64)
+    assert np.abs(stored - expected_steps(numbers, lambda uv: -2.0 * uv)).max() <= 1
+    assert gui.alive()
 
 
 def add_ttl_events(structure_oebin: Path, sample_numbers, states) -> None:
@@ -307,7 +367,7 @@ def test_every_callback_reaches_python_with_the_recording_folder(session, input_
     script = tmp_path / "record_callbacks.py"  # logs every call to calls.jsonl beside itself
     shutil.copy(Path(__file__).parent / "scripts" / "record_callbacks.py", script)
     (python,), recorder = chain(session, input_file, [script], tmp_path / "rec")
-    session.record(2.5)
+    session.acquire(python, BLOCKS)
     calls = [json.loads(line) for line in (tmp_path / "calls.jsonl").read_text().splitlines()]
     names = [call["call"] for call in calls if call["call"] not in ("handle_ttl_event", "process")]
     assert names[0] == "__init__" and calls[0]["num_channels"] == 8 and calls[0]["sample_rate"] == RATE
@@ -321,6 +381,77 @@ def test_every_callback_reaches_python_with_the_recording_folder(session, input_
            for c in calls if c["call"] == "handle_ttl_event"]
     reader = [p["id"] for p in session.get("/api/processors")["processors"] if p["name"] == "File Reader"][0]
     assert ttl[:3] == [(10000, 2, True, reader), (20000, 2, False, reader), (40000, 2, True, reader)]
+
+
+SPIKE_EVERY = 937        # samples between the spikes on channel 0 of the spikes-in input
+SPIKE_FIRST_PEAK = 500
+
+
+def spiking_signal() -> np.ndarray:
+    """Channel 0: silence and a negative triangular spike every SPIKE_EVERY samples, each deeper than
+    the last (100 to 295 uV, then again); the other channels as input_signal()."""
+    signal = input_signal()
+    signal[:, 0] = 0.0
+    shape = 1.0 - np.abs(np.arange(-4, 5)) / 5.0
+    for index, peak in enumerate(range(SPIKE_FIRST_PEAK, SAMPLES - 8, SPIKE_EVERY)):
+        signal[peak - 4:peak + 5, 0] = -(100.0 + 5.0 * (index % 40)) * shape
+    return signal
+
+
+def test_spikes_from_the_spike_detector_reach_python_as_the_published_plugin_passed_them(new_gui, tmp_path):
+    """A chain file as the GUI saves it: File Reader -> Spike Detector (one single electrode on
+    channel 1, threshold -50 uV) -> Python Processor -> Record Node."""
+    import xml.etree.ElementTree as ET
+
+    signal = spiking_signal()
+    input_file = next(write_recording(tmp_path / "input", signal, RATE, BIT_VOLTS).rglob("structure.oebin"))
+    script = tmp_path / "record_callbacks.py"
+    shutil.copy(Path(__file__).parent / "scripts" / "record_callbacks.py", script)
+    tree = ET.parse(Path(__file__).parent / "data" / "chains" / "gui10_file_reader_spike_detector_python_record.xml")
+    processors = {p.get("pluginName"): p for p in tree.iter("PROCESSOR")}
+    processors["File Reader"].find("PROCESSOR_PARAMETERS").set("selected_file", str(input_file))
+    processors["Python Processor"].find("PROCESSOR_PARAMETERS").set("script_path", str(script))
+    (tmp_path / "rec").mkdir()
+    processors["Record Node"].find("PROCESSOR_PARAMETERS").set("directory", str(tmp_path / "rec"))
+    chain_file = tmp_path / "spikes_chain.xml"
+    tree.write(chain_file, encoding="UTF-8", xml_declaration=True)
+
+    gui = new_gui(current_python_home())
+    gui.start(chain_file)
+    detector, python = (int(processors[name].get("nodeId")) for name in ("Spike Detector", "Python Processor"))
+    assert gui.python_status(python)["state"] == "ready"
+    gui.acquire(python, BLOCKS)
+    assert gui.python_status(python)["state"] == "ready"
+
+    spikes = [json.loads(line) for line in (tmp_path / "calls.jsonl").read_text().splitlines()]
+    spikes = [call for call in spikes if call["call"] == "handle_spike"]
+    assert len(spikes) >= 50
+    for spike in spikes:  # the published plugin's types: int, str, int, int, int, int, float32 array
+        assert spike["types"] == {"source_node": "int", "electrode_name": "str", "num_channels": "int",
+                                  "num_samples": "int", "sample_number": "int", "sorted_id": "int"}
+        assert (spike["data_type"], spike["dtype"], spike["shape"]) == ("ndarray", "float32", [1, 40])
+        assert (spike["source_node"], spike["electrode_name"], spike["sorted_id"]) == (detector, "Electrode 1", 0)
+        # The detector's waveform: 9 samples before the spike's sample number and 31 from it.
+        number = spike["sample_number"]
+        expected = np.rint(signal[number - 9:number + 31, 0] / BIT_VOLTS) * BIT_VOLTS
+        assert np.allclose(spike["waveform"][0], expected, atol=1e-3), number
+
+    # Python got what the detector sent (as the Record Node recorded it), and every spike of the file
+    # inside the recording was detected once (the detector stamps its peak, or a few samples before it
+    # where its peak search meets a block's end).
+    rec = recorded(tmp_path / "rec")
+    numbers = np.asarray(rec.continuous[0].sample_numbers, dtype=np.int64)
+    (detected,) = [s for s in rec.spikes if spike_channel_name(s) == "Electrode 1"]
+    by_number = {spike["sample_number"]: np.asarray(spike["waveform"]) for spike in spikes}
+    detected_numbers = interior(np.asarray(detected.sample_numbers, dtype=np.int64), numbers)
+    assert sorted(detected_numbers) == list(interior(np.array(sorted(by_number)), numbers))
+    for number, waveform in zip(np.asarray(detected.sample_numbers), np.asarray(detected.waveforms)):
+        if number in by_number:
+            assert np.allclose(by_number[number], waveform, atol=1e-3)
+    next_peak = SPIKE_FIRST_PEAK + -(-(detected_numbers - SPIKE_FIRST_PEAK) // SPIKE_EVERY) * SPIKE_EVERY
+    assert (next_peak - detected_numbers <= 8).all()
+    window = lambda peaks: list(peaks[(peaks >= numbers[0] + EDGE_MARGIN + 8) & (peaks <= numbers[-1] - EDGE_MARGIN)])
+    assert sorted(window(next_peak)) == window(numbers[(numbers - SPIKE_FIRST_PEAK) % SPIKE_EVERY == 0])
 
 
 def test_setup_sets_the_python_home_live_in_the_running_gui(session, input_file, tmp_path):

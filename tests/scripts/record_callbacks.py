@@ -41,6 +41,8 @@ class PyProcessor:
 
     def handle_spike(self, source_node, electrode_name, num_channels, num_samples, sample_number, sorted_id,
                      spike_data):
-        log("handle_spike", source_node=source_node, electrode_name=electrode_name, num_channels=num_channels,
-            num_samples=num_samples, sample_number=sample_number, sorted_id=sorted_id,
-            shape=list(np.shape(spike_data)), dtype=str(spike_data.dtype), peak=float(np.min(spike_data)))
+        arguments = dict(source_node=source_node, electrode_name=electrode_name, num_channels=num_channels,
+                         num_samples=num_samples, sample_number=sample_number, sorted_id=sorted_id)
+        log("handle_spike", **arguments, types={name: type(value).__name__ for name, value in arguments.items()},
+            data_type=type(spike_data).__name__, shape=list(np.shape(spike_data)), dtype=str(spike_data.dtype),
+            peak=float(np.min(spike_data)), waveform=np.asarray(spike_data).tolist())

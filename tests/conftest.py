@@ -148,3 +148,20 @@ def pytest_runtest_makereport(item, call):
     if report.failed:
         for gui in getattr(item, "gui_sessions", []):
             report.sections.append((f"GUI log, last lines ({gui.log})", gui.log_tail(80)))
+
+
+def pytest_unconfigure(config):
+    """The run's last line names every skipped test and why, so a skip never passes unseen."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None or not hasattr(reporter, "stats"):
+        return
+    skipped = [report for report in reporter.stats.get("skipped", []) if report.skipped]
+    if not skipped:
+        reporter.write_line("skipped: none")
+        return
+    reasons = {}
+    for report in skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        reasons.setdefault(reason.removeprefix("Skipped: "), []).append(report.nodeid.split("::")[-1])
+    reporter.write_line(f"skipped: {len(skipped)}: " + "; ".join(
+        f"{', '.join(tests)} ({reason})" for reason, tests in reasons.items()), yellow=True)

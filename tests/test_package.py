@@ -13,6 +13,7 @@ from envtrees import elf_file, pe_file
 from oe_bootstrap.folders import gui_folders
 from oe_bootstrap.plugins import install_plugin, plugin_zip_problem
 from oe_pyproc.cli import main
+from oe_pyproc.doctor.binaries import read_binary
 from oe_pyproc.host import BUNDLED_ENGINES
 from oe_pyproc.package import PackageError, write_plugin_zip, zip_entries
 from pythons import pyenv_python
@@ -162,3 +163,56 @@ def test_cmake_with_a_folder_that_is_not_a_gui_checkout_stops_with_the_reason(tm
     result = configure(tmp_path, f"-DGUI_BASE_DIR={tmp_path}")
     assert result.returncode != 0
     assert "is not a plugin-GUI checkout" in result.stderr
+
+
+def readme_plugin_build() -> tuple:
+    """The README's plugin build command and the GUI folder it names."""
+    import re
+
+    found = re.search(r"^(cmake -S \. -B build/plugin -G Ninja -DGUI_BASE_DIR=(\S+) && cmake --build build/plugin)\s",
+                      (REPO / "README.md").read_text(), re.MULTILINE)
+    assert found, "README.md lost its plugin build command"
+    return found.group(1), found.group(2)
+
+
+def tracked_sources(destination: Path) -> Path:
+    """The repository's files as a fresh clone has them (git ls-files), nothing built."""
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, text=True)
+    if listed.returncode != 0:
+        pytest.skip("not a git checkout: a fresh clone's files cannot be listed")
+    for name in filter(None, listed.stdout.split("\0")):
+        if (REPO / name).is_file():
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, destination / name)
+    return destination
+
+
+def test_the_readmes_plugin_build_command_builds_the_plugin_in_a_fresh_clone(tmp_path):
+    from gui_session import gui_base_dir
+
+    if gui_base_dir() is None or shutil.which("ninja") is None:
+        pytest.skip("needs the prebuilt GUI (or GUI_BASE_DIR) and ninja (./dev test installs ninja-build)")
+    command, named_folder = readme_plugin_build()
+    clone = tracked_sources(tmp_path / "clone")
+    built = subprocess.run(command.replace(named_folder, str(gui_base_dir())), shell=True, cwd=clone,
+                           capture_output=True, text=True)
+    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
+    plugin = clone / "build" / "plugin" / "cpp" / "plugin" / "python-processor.so"
+    assert plugin.is_file()
+    assert not [name for name in read_binary(plugin).imports if "python" in name]  # links no libpython
+
+
+def test_without_pybind11_the_engine_is_skipped_with_the_reason_and_the_plugin_still_configures(tmp_path):
+    from gui_session import gui_base_dir
+
+    if gui_base_dir() is None:
+        pytest.skip("needs the prebuilt GUI (or GUI_BASE_DIR)")
+    venv = tmp_path / "bare"  # a Python without pybind11, first on PATH, as on a fresh machine
+    subprocess.run([pyenv_python("3.10") or shutil.which("python3"), "-m", "venv", "--without-pip", str(venv)],
+                   check=True)
+    env = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path)}
+    result = subprocess.run(["cmake", "-S", str(REPO), "-B", str(tmp_path / "build"), f"-DGUI_BASE_DIR={gui_base_dir()}"],
+                            capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "Engine skipped: pybind11 2.12+ not found" in result.stdout and "pip install pybind11" in result.stdout
+    assert "GUI plugin skipped" not in result.stdout and (tmp_path / "build" / "cpp" / "plugin").is_dir()

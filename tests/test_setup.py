@@ -171,3 +171,33 @@ def test_setup_with_the_gui_running_sets_the_home_live_and_leaves_its_chains(tmp
     assert [state.find(node, "python_home")["value"] for node in (101, 102)] == [str(env), str(env)]
     assert chain.read_bytes() == before  # the GUI rewrites its own chains at exit
     assert json.loads((gui_dir / "configs-api10" / "python-processor.json").read_text())["python_home"] == str(env)
+
+
+def test_setup_takes_a_home_of_another_python_when_its_engine_is_there(tmp_path, gui_dir):
+    """One rule with the doctor and the plugin (oe_bootstrap.engines): the version's engine is found."""
+    from pythons import pyenv_python
+    from test_python_versions import build_engine, venv_with_numpy
+
+    python = pyenv_python("3.11")
+    if python is None:
+        pytest.skip("no CPython 3.11 with a shared libpython under pyenv on this machine")
+    venv = venv_with_numpy(python, "3.11")
+    engines = venv / "lib" / "python3.11" / "site-packages" / "oe_pyproc" / "engines"
+    shutil.rmtree(engines, ignore_errors=True)
+    refused = oe_pyproc("setup", "--python-home", str(venv), "--gui-dir", str(gui_dir), home=tmp_path / "home")
+    assert refused.returncode == 1
+    assert "no engine for Python 3.11 was found" in refused.stdout and str(engines) in refused.stdout
+    assert not (gui_dir / "configs-api10" / "python-processor.json").exists()
+
+    engines.mkdir(parents=True)
+    shutil.copy(build_engine(python, "3.11") / "libpyproc_engine_cp311.so", engines)
+    try:
+        done = oe_pyproc("setup", "--python-home", str(venv), "--gui-dir", str(gui_dir), home=tmp_path / "home")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert json.loads((gui_dir / "configs-api10" / "python-processor.json").read_text())["python_home"] == str(venv)
+        doctor = subprocess.run([sys.executable, "-m", "oe_pyproc", "doctor", "--python-home", str(venv),
+                                 "--gui-dir", str(gui_dir), "--json"], capture_output=True, text=True)
+        version = [f for f in json.loads(doctor.stdout)["findings"] if f["id"] == "python-version"][0]
+        assert version["status"] == "ok", version
+    finally:
+        shutil.rmtree(engines)

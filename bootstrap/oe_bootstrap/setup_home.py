@@ -6,10 +6,11 @@ plain lines and ``oe-pyproc`` prints rich ones from the same logic.
 import os
 from typing import Callable, List, NamedTuple, Optional, Sequence
 
-from . import ENV_NAME, PINNED_PYTHON, PLUGIN_API
+from . import ENV_NAME, PLUGIN_API
 from .atomic import WriteRefused
 from .chains import ChainError, set_python_home_in_chain
 from .conda import Discovery, find_env, find_frontends, preferred_frontend
+from .engines import engine_folders, find_engines, this_platform, version_problem
 from .envcreate import CreateFailed, create_env, environment_yml_file
 from .folders import GuiFolders, gui_folders
 from .gui_api import DEFAULT_PORT, GuiApiError, running_gui, set_python_home_live
@@ -80,8 +81,10 @@ def _create(options: SetupOptions, report: Report, discovery: Optional[Discovery
     return env.prefix
 
 
-def verify_env(python_home: str, report: Report, plugin_arch: Optional[str] = None) -> None:
-    """The env's own python answers: the right version and architecture, and numpy imports."""
+def verify_env(python_home: str, report: Report, plugin_arch: Optional[str] = None,
+               gui: Optional[GuiFolders] = None) -> None:
+    """The env's own python answers: a version the plugin has an engine for (oe_bootstrap.engines),
+    the plugin's architecture, and numpy imports."""
     env = inspect_env(python_home)
     if env.problem:
         raise SetupFailed(env.problem)
@@ -89,10 +92,15 @@ def verify_env(python_home: str, report: Report, plugin_arch: Optional[str] = No
     if probe is None or not probe.ok:
         raise SetupFailed(probe.error if probe else "no python executable in %s" % python_home)
     answer = probe.answer
-    pinned = "%d.%d" % PINNED_PYTHON
-    if not str(answer["version"]).startswith(pinned + "."):
-        raise SetupFailed("%s runs Python %s; the plugin's engine is built for %s: create the env with "
-                          "python=%s (setup --create)" % (python_home, answer["version"], pinned, pinned))
+    version = str(answer["version"])
+    # The GUI's shared folder, and the plugin build this env carries, which setup installs there.
+    bundle = plugin_bundle_in_env(python_home)
+    shared = ([gui.shared] if gui else []) + ([os.path.join(bundle, "shared")] if bundle else [])
+    folders = engine_folders(env.site_packages, shared)
+    version_tag = "".join(version.split(".")[:2])
+    problem = version_problem(version, find_engines(version_tag, this_platform(), folders), folders)
+    if problem:
+        raise SetupFailed("%s runs %s" % (python_home, problem))
     if "numpy" not in answer:
         raise SetupFailed("numpy does not import in %s: %s; install it with conda install -p %s numpy"
                           % (python_home, answer.get("numpy_error"), python_home))
@@ -156,8 +164,8 @@ def set_up(options: SetupOptions, report: Report, discovery: Optional[Discovery]
            plugin_arch: Optional[str] = None) -> bool:
     """The whole of `setup`. Returns False when a step failed but the others were done."""
     python_home = find_or_create_env(options, report, discovery)
-    verify_env(python_home, report, plugin_arch)
     gui = gui_folders(gui_dir=options.gui_dir)
+    verify_env(python_home, report, plugin_arch, gui)
     ok = write_home(python_home, options, report, gui)
     if options.install_plugin:
         ok = install_from_env(python_home, gui, options.port, report) and ok

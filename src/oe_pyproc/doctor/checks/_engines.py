@@ -1,27 +1,18 @@
-"""Where the plugin looks for the engine built for a Python version, as the loader does."""
-import os
+"""Where the plugin looks for the engine built for a Python version: oe_bootstrap.engines' rule."""
+from oe_bootstrap.engines import engine_file_name, find_engines
+from oe_bootstrap.engines import engine_folders as folders_for
 
 from ..context import DoctorContext
 
-ENGINES_IN_SHARED = "python-processor"  # <shared-api10>/python-processor/ holds the zip's engines
-
-
-def engine_file_name(version_tag: str, env_platform: str) -> str:
-    if env_platform == "windows":
-        return "pyproc_engine_cp%s.dll" % version_tag
-    return "libpyproc_engine_cp%s.%s" % (version_tag, "dylib" if env_platform == "macos" else "so")
+__all__ = ["engine_file_name", "engine_folders", "engine_locations"]
 
 
 def engine_folders(context: DoctorContext):
-    folders = [os.path.join(site, "oe_pyproc", "engines") for site in context.env.site_packages]
-    folders += list(context.engine_dirs)
-    folders.append(os.path.join(context.gui.shared, ENGINES_IN_SHARED))
-    return folders
+    # --engine-dir folders are searched as the GUI's shared folder is: they hold python-processor/ or engines.
+    return folders_for(context.env.site_packages, []) + list(context.engine_dirs) + folders_for([], [context.gui.shared])
 
 
 def engine_locations(context: DoctorContext):
     if not context.version_tag or not context.env_platform:
         return []
-    name = engine_file_name(context.version_tag, context.env_platform)
-    return [os.path.join(folder, name) for folder in engine_folders(context)
-            if os.path.isfile(os.path.join(folder, name))]
+    return find_engines(context.version_tag, context.env_platform, engine_folders(context))

@@ -15,8 +15,9 @@
 
 What differs from conda-build: the compilers, cmake and ninja are this machine's (no build env is
 solved: the build requirements name conda's compiler packages); the GUI's source (meta.yaml's second
-source) is linked in only when GUI_BASE_DIR names a plugin-GUI checkout, so without it the plugin
-and the recipe's test commands for it are left out, and the tests say so.
+source) is the GUI's headers that gui_session.gui_base_dir() names (GUI_BASE_DIR, or the prebuilt GUI
+beside the project); where there is none, the plugin and the recipe's test commands for it are left
+out, and the tests say so.
 """
 from __future__ import annotations
 
@@ -41,13 +42,14 @@ import conda_channel  # noqa: E402
 from package_layout import package_layout, plugin_layout  # noqa: E402
 from pythons import pyenv_python  # noqa: E402
 from recipe_render import HOST_RUN_EXPORTS, render  # noqa: E402
+from gui_session import gui_base_dir  # noqa: E402
 
 from oe_bootstrap.pythonenv import CONDA, inspect_env  # noqa: E402
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 SUBDIR = "linux-64"
 ENV_NAME = "oe-python-plugin"
-GUI_SOURCE = os.environ.get("GUI_BASE_DIR")  # a plugin-GUI v1.0.x checkout, standing in for the second source
+GUI_SOURCE = gui_base_dir()  # the GUI's headers (GUI_BASE_DIR, or the prebuilt GUI beside us): the second source
 PLUGIN_COMMAND_MARK = "plugin-api10"
 
 

@@ -7,7 +7,6 @@ The recording is compared with the input transformed offline, sample by sample."
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 

@@ -1,6 +1,8 @@
 """oe_pyproc.contract.check_script: each mistake in the contract is caught, at its exact line."""
 import io
 import json
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -354,11 +356,11 @@ def test_an_exception_in_a_callback_fails_at_its_line(tmp_path):
                 pass
 
             def stop_acquisition(self):
-                self.processor.add_python_event(300, True)
+                self.processor.add_python_event(1.5, True)
     """)
     [finding] = check_script(path)
     assert (finding.status, finding.line) == ("fail", 9)
-    assert finding.message == "stop_acquisition() raised ValueError: line must be 0-255, got 300"
+    assert finding.message == "stop_acquisition() raised TypeError: line must be an integer, got float 1.5"
 
 
 def test_an_import_error_fails_at_the_import(tmp_path):
@@ -382,7 +384,7 @@ def test_an_import_error_fails_at_the_import(tmp_path):
 def test_engine_warnings_become_warnings_at_process(tmp_path):
     findings = check_script(SCRIPTS / "keeps_data.py")
     assert summary(findings) == [("warn", 8)]
-    assert findings[0].message.startswith("process() keeps a reference to `data` after returning")
+    assert findings[0].message.startswith("process() keeps `data` after returning, so each buffer is a fresh copy")
     assert exit_status(findings) == 0
 
 
@@ -457,3 +459,66 @@ def test_exit_status():
     assert exit_status(FINDINGS) == 1
     assert exit_status(FINDINGS[1:]) == 0
     assert exit_status([]) == 0
+
+
+# -- code that needs the published plugin's C-contiguous array -------------------------------
+
+NEEDS_CONTIGUOUS = """
+    import numba
+    import zmq
+
+    @numba.njit("void(float32[:, ::1])")
+    def kernel(block):
+        pass
+
+    class PyProcessor:
+        def __init__(self, processor, num_channels, sample_rate):
+            self.socket = zmq.Context().socket(zmq.PUB)
+
+        def process(self, data):
+            data.shape = (-1,)
+            view = memoryview(data)
+            self.socket.send(data)
+            address = data.ctypes.data
+            kernel(data)
+"""
+
+
+def test_code_needing_a_c_contiguous_array_is_pointed_at_with_the_one_line_fix(tmp_path):
+    findings = check_script(write(tmp_path, NEEDS_CONTIGUOUS), run=False)
+    assert summary(findings) == [("warn", 4), ("warn", 13), ("warn", 14), ("warn", 15), ("warn", 16)]
+    assert all("add `fresh_data = True` to PyProcessor" in f.message for f in findings)
+    assert "`data.shape = ...`" in findings[1].message and "`memoryview(data)`" in findings[2].message
+    assert "`send(data)`" in findings[3].message and "`data.ctypes`" in findings[4].message
+    assert "`::1`" in findings[0].message
+    assert exit_status(findings) == 0  # warnings: the module may never meet a strided view
+
+
+@pytest.mark.parametrize("declaration", ["fresh_data = True", "def __init__(self, processor, n, rate):\n"
+                                                              "            self.fresh_data = True"])
+def test_asking_for_fresh_data_silences_them(tmp_path, declaration):
+    source = NEEDS_CONTIGUOUS.replace("    class PyProcessor:\n", "    class PyProcessor:\n        %s\n" % declaration)
+    source = source.replace("        def __init__(self, processor, num_channels, sample_rate):\n"
+                            "            self.socket = zmq.Context().socket(zmq.PUB)\n", "") \
+        if "__init__" in declaration else source
+    assert check_script(write(tmp_path, source), run=False) == []
+
+
+def test_the_doctor_points_at_them_too(tmp_path):
+    script = write(tmp_path, """
+        class PyProcessor:
+            def __init__(self, processor, num_channels, sample_rate):
+                pass
+
+            def process(self, data):
+                data.shape = (-1,)
+                data.shape = (2, -1)
+    """)
+    done = subprocess.run([sys.executable, "-m", "oe_pyproc", "doctor", "--python-home", sys.prefix, "--gui-dir",
+                           str(tmp_path / "gui"), "--script", str(script), "--json"], capture_output=True, text=True,
+                          timeout=120)
+    finding = {f["id"]: f for f in json.loads(done.stdout)["findings"]}["script"]
+    # The short run's last buffer is shorter than the host's: a strided view, as in the GUI, so it fails.
+    assert finding["status"] == "fail"
+    assert finding["evidence"].startswith(f"{script}:6: process() raised AttributeError")
+    assert f"{script}:6: `data.shape = ...` raises" in finding["evidence"] and "fresh_data = True" in finding["evidence"]

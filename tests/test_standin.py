@@ -113,14 +113,15 @@ def engine_outcomes(tmp_path_factory):
     script = host.script("log_outcomes.py", source)
     result = host.run(script, input_source=SYNTHETIC, output=False)
     assert result.returncode == 0, result.summary
-    return json.loads((script.parent / "outcomes.json").read_text())
+    return dict(json.loads((script.parent / "outcomes.json").read_text()),
+                warnings=result.summary["instances"][0]["warnings"])
 
 
 def standin_outcomes():
     p = PythonProcessor(num_channels=8, sample_rate=30000.0)
     before = [attempt(p, call) for call in CALLS_BEFORE_ANY_BUFFER]
     p.begin_block(0, 1000)
-    return {"buffer": [attempt(p, call) for call in CALLS], "before": before}
+    return {"buffer": [attempt(p, call) for call in CALLS], "before": before, "warnings": "\n".join(p.warnings)}
 
 
 @pytest.mark.parametrize("index", range(len(CALLS)), ids=CALLS)
@@ -134,11 +135,21 @@ def test_before_any_buffer_only_offset_zero_is_allowed_as_in_the_engine(engine_o
     assert outcomes[0] == ["ValueError", "sample_offset must be 0-0, got 1"]
 
 
+def test_the_warnings_are_the_engines(engine_outcomes):
+    """A line outside 0-255 is dropped with the same warning, once (the published plugin wrapped it)."""
+    warnings = standin_outcomes()["warnings"]
+    assert warnings == engine_outcomes["warnings"]
+    assert warnings == ("add_python_event(256, ...): line 256 is outside 0-255, so the event was dropped (the "
+                        "published plugin sent it on another line)")
+
+
 def test_the_documented_messages_are_exact():
     outcomes = dict(zip(CALLS, standin_outcomes()["buffer"]))
-    assert outcomes["p.add_python_event(256, True)"] == ["ValueError", "line must be 0-255, got 256"]
+    assert outcomes["p.add_python_event(256, True)"] == ["ok", "None"]  # dropped with a warning
+    assert outcomes["p.add_python_event(1, None)"] == outcomes["p.add_python_event(1, 2)"] == ["ok", "None"]
     assert outcomes["p.add_python_event(1.5, True)"] == ["TypeError", "line must be an integer, got float 1.5"]
-    assert outcomes["p.add_python_event(1, 'on')"] == ["TypeError", "state must be True/False or 1/0, got str 'on'"]
+    assert outcomes["p.add_python_event(1, 'on')"] == [
+        "TypeError", "state must be True/False (or a number or None, read as a bool), got str 'on'"]
     assert outcomes["p.add_python_event(1, True, sample_offset=1000)"] == [
         "ValueError", "sample_offset must be 0-999, got 1000"]
     assert outcomes["p.add_python_spike(0, np.zeros(40))"] == [
@@ -149,7 +160,7 @@ def test_the_documented_messages_are_exact():
 
 
 @pytest.mark.parametrize("call", [
-    "p.add_python_event(256, True)",
+    "p.add_python_event(1.5, True)",
     "p.add_python_event(1, 'on')",
     "p.add_python_spike(0, np.zeros(40))",
     "p.add_python_spike(0, np.zeros((4, 40)), sorted_id=70000)",
@@ -226,12 +237,21 @@ def test_load_module_gives_each_load_its_own_module(tmp_path):
     script = tmp_path / "signal.py"
     script.write_text("COUNT = 0\n\nclass PyProcessor:\n    pass\n")
     first, second = load_module(script), load_module(script)
-    assert first is not second and first.__name__ != second.__name__
+    assert first is not second
     first.COUNT = 5
     assert second.COUNT == 0
     import signal
 
     assert hasattr(signal, "SIGINT"), "a script called signal.py does not hide the standard library"
+    # Its stem names the standard library's module: the engine's rule gives it a name of its own.
+    assert first.__name__ == second.__name__ == "oe_script_signal" and sys.modules["oe_script_signal"] is second
+    mine = tmp_path / "my_filter_for_standin.py"
+    mine.write_text("class PyProcessor:\n    pass\n")
+    loaded = load_module(mine)
+    assert loaded.__name__ == "my_filter_for_standin"  # the file's stem, as in the published plugin
+    import my_filter_for_standin
+
+    assert my_filter_for_standin is loaded
 
 
 def test_run_module_drives_the_template(tmp_path):
@@ -275,18 +295,20 @@ def test_run_module_with_a_small_in_place_class():
     assert result.output.dtype == np.float32 and np.all(result.output == 1)
 
 
-def test_run_module_rejects_returned_arrays_of_another_shape_as_the_engine_does():
+def test_run_module_ignores_other_return_values_with_one_warning_as_the_engine_does():
     class Wrong:
         def __init__(self, processor, num_channels, sample_rate):
             pass
 
         def process(self, data):
+            data += 1
             return data[:2]
 
-    with pytest.raises(ValueError) as raised:
-        run_module(Wrong, np.zeros((8, 1000)), sample_rate=30000, block_size=1000)
-    assert str(raised.value) == ("process() returned an array of shape (2, 1000); return None or an array "
-                                 "shaped like data (8, 1000)")
+    result = run_module(Wrong, np.zeros((8, 3000)), sample_rate=30000, block_size=1000)
+    np.testing.assert_array_equal(result.output, np.ones((8, 3000)))
+    assert result.processor.warnings == [
+        "process() returned ndarray of shape (2, 1000); it is ignored, as the published plugin ignored it (return "
+        "None, or an ndarray shaped like data, (8, 1000), to replace the output)"]
 
 
 def test_run_module_places_events_at_the_requested_samples():

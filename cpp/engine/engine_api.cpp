@@ -131,11 +131,17 @@ void spike(pyproc_instance* handle, const pyproc_spike* spike) {
 }
 
 void start_acquisition(pyproc_instance* handle) {
-    with_instance(handle, [](Instance& instance) { instance.call_optional("start_acquisition"); });
+    with_instance(handle, [](Instance& instance) {
+        instance.set_acquiring(true);  // events from start_acquisition() land in the first buffer
+        instance.call_optional("start_acquisition");
+    });
 }
 
 void stop_acquisition(pyproc_instance* handle) {
-    with_instance(handle, [](Instance& instance) { instance.call_optional("stop_acquisition"); });
+    with_instance(handle, [](Instance& instance) {
+        instance.set_acquiring(false);
+        instance.call_optional("stop_acquisition");
+    });
 }
 
 void start_recording(pyproc_instance* handle, const char* recording_dir) {

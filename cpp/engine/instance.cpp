@@ -57,7 +57,6 @@ Instance::Instance(std::string script_path, int32_t num_channels, double sample_
       num_channels_(num_channels),
       sample_rate_(sample_rate) {
     handle_ = py::cast(ProcessorHandle{this});
-    module_name_ = runtime().attr("script_module_name")(id_, script_path_).cast<std::string>();
     if (!script_path_.empty()) load();
 }
 
@@ -71,14 +70,14 @@ void Instance::release_python_objects() {
     process_fn_ = py::object();
     processor_ = py::object();
     module_ = py::object();
-    if (!module_name_.empty()) runtime().attr("unload")(module_name_);
+    runtime().attr("unload")(id_);
 }
 
 void Instance::load() {
     state_ = PYPROC_READY;  // so guarded() runs; fail() turns it errored
     error_.clear();
     guarded("loading " + script_path_, [&] {
-        module_ = runtime().attr("load_script")(script_path_, module_name_);
+        module_ = runtime().attr("load_script")(script_path_, id_);
         if (!py::hasattr(module_, "PyProcessor"))
             throw py::value_error("the script defines no class PyProcessor: " + script_path_);
     });
@@ -88,6 +87,7 @@ void Instance::load() {
         if (!py::hasattr(processor_, "process"))
             throw py::value_error("PyProcessor has no process(self, data) method");
         process_fn_ = processor_.attr("process");
+        fresh_data_ = py::bool_(py::getattr(processor_, "fresh_data", py::bool_(false)));
     });
 }
 
@@ -95,6 +95,7 @@ pyproc_state Instance::reload() {
     if (script_path_.empty()) return state_;
     release_python_objects();
     copy_buffers_ = false;
+    first_call_ = true;
     state_ = PYPROC_READY;
     guarded("reloading helper modules", [&] { runtime().attr("forget_helpers")(script_path_); });
     if (state_ == PYPROC_READY) load();
@@ -133,6 +134,12 @@ void Instance::warn_once(const std::string& warning) {
     warnings_ += (warnings_.empty() ? "" : "\n") + warning;
 }
 
+void Instance::warn_once(bool& warned, const std::string& warning) {
+    if (warned) return;
+    warned = true;
+    warn_once(warning);
+}
+
 void Instance::begin_block(int64_t first_sample_number, int32_t num_samples) {
     std::lock_guard<std::mutex> lock(outputs_mutex_);
     block_start_ = first_sample_number;
@@ -141,7 +148,7 @@ void Instance::begin_block(int64_t first_sample_number, int32_t num_samples) {
 
 py::array Instance::wrap(float* const* channels, int32_t num_channels, int32_t num_samples, bool* copied) {
     ptrdiff_t stride = 0;
-    *copied = copy_buffers_ || !evenly_spaced(channels, num_channels, num_samples, &stride);
+    *copied = copy_buffers_ || first_call_ || fresh_data_ || !evenly_spaced(channels, num_channels, num_samples, &stride);
     if (!*copied) {
         const std::vector<py::ssize_t> shape{num_channels, num_samples};
         const std::vector<py::ssize_t> strides{static_cast<py::ssize_t>(stride * sizeof(float)), sizeof(float)};
@@ -153,13 +160,24 @@ py::array Instance::wrap(float* const* channels, int32_t num_channels, int32_t n
     return std::move(data);
 }
 
-void Instance::take_result(const py::object& result, py::array& data) {
+void Instance::take_result(const py::object& result, const py::array& data, float* const* channels,
+                           int32_t num_channels, int32_t num_samples) {
     if (result.is_none() || result.is(data)) return;
-    py::array returned = py::module_::import("numpy").attr("asarray")(result);
-    if (returned.ndim() != 2 || returned.shape(0) != data.shape(0) || returned.shape(1) != data.shape(1))
-        throw py::value_error("process() returned an array of shape " + shape_text(returned) +
-                              "; return None or an array shaped like data " + shape_text(data));
-    data[py::ellipsis()] = returned;
+    // Our extension: an ndarray shaped like data replaces the output. The published plugin ignored
+    // return values, so anything else is ignored too, with one warning.
+    if (py::isinstance<py::array>(result)) {
+        const auto returned = py::reinterpret_borrow<py::array>(result);
+        if (returned.ndim() == 2 && returned.shape(0) == num_channels && returned.shape(1) == num_samples) {
+            const auto values = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(returned);
+            for (int32_t c = 0; c < num_channels; ++c)
+                std::memcpy(channels[c], values.data(c, 0), sizeof(float) * static_cast<size_t>(num_samples));
+            return;
+        }
+    }
+    warn_once(warned_return_, "process() returned " + runtime().attr("describe_result")(result).cast<std::string>() +
+                                  "; it is ignored, as the published plugin ignored it (return None, or an ndarray "
+                                  "shaped like data, (" + std::to_string(num_channels) + ", " +
+                                  std::to_string(num_samples) + "), to replace the output)");
 }
 
 void Instance::process(float* const* channels, int32_t num_channels, int32_t num_samples) {
@@ -168,15 +186,28 @@ void Instance::process(float* const* channels, int32_t num_channels, int32_t num
     guarded("process()", [&] {
         bool copied = false;
         py::array data = wrap(channels, num_channels, num_samples, &copied);
-        take_result(process_fn_(data), data);
+        const auto* copy = static_cast<const float*>(data.data());  // rows of num_samples when copied
+        first_call_ = false;
+        py::object result = process_fn_(data);
         if (copied) {
+            // From the copy's own memory: a module may have reshaped it (`data.shape = (-1,)`).
+            if (data.data() != copy)
+                throw py::value_error("process() resized `data`; edit it in place, or return a new array");
             for (int32_t c = 0; c < num_channels; ++c)
-                std::memcpy(channels[c], data.data(c, 0), sizeof(float) * static_cast<size_t>(num_samples));
-        } else if (data.ref_count() > 1) {
-            // The module kept a view of memory that the next buffer reuses.
+                std::memcpy(channels[c], copy + static_cast<size_t>(c) * static_cast<size_t>(num_samples),
+                            sizeof(float) * static_cast<size_t>(num_samples));
+        }
+        take_result(result, data, channels, num_channels, num_samples);
+        result = py::object();  // a returned `data` is not a kept one
+        if (data.ref_count() > 1 && !copy_buffers_) {
+            // The module kept `data` (or a view of it): from now on each buffer is its own copy.
             copy_buffers_ = true;
-            warn_once("process() keeps a reference to `data` after returning; buffers are copied from now "
-                      "on (keep data.copy() instead to stay copy-free)");
+            if (!copied)  // a view of memory that the next buffer reuses: what it kept shows later data
+                warn_once("process() keeps a reference to `data` after returning; buffers are copied from now "
+                          "on, but the buffer kept before this was noticed shows later data (keep data.copy())");
+            else if (!fresh_data_)  // seen on a copy: nothing was harmed
+                warn_once("process() keeps `data` after returning, so each buffer is a fresh copy for it, as in "
+                          "the published plugin (keep data.copy() instead to stay copy-free)");
         }
     });
     const double micros = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - started).count();
@@ -188,7 +219,7 @@ void Instance::ttl_event(int32_t source_node, const char* channel_name, int64_t 
     if (state_ != PYPROC_READY || !py::hasattr(processor_, "handle_ttl_event")) return;
     guarded("handle_ttl_event()", [&] {
         processor_.attr("handle_ttl_event")(source_node, channel_name ? channel_name : "", sample_number, line,
-                                            state ? 1 : 0);
+                                            py::bool_(state != 0));  // a bool, as in the published plugin
     });
 }
 
@@ -214,16 +245,44 @@ void Instance::call_optional(const char* method, const std::string& argument) {
     guarded(std::string(method) + "()", [&] { processor_.attr(method)(argument); });
 }
 
-void Instance::add_python_event(const py::object& line, const py::object& state, const py::object& offset) {
-    const auto line_number = static_cast<uint8_t>(in_range(line, "line", 0, 255));
-    if (!PyBool_Check(state.ptr()) && !PyIndex_Check(state.ptr()))
-        throw py::type_error("state must be True/False or 1/0, got " +
+void Instance::set_acquiring(bool acquiring) {
+    std::lock_guard<std::mutex> lock(outputs_mutex_);
+    acquiring_ = acquiring;
+}
+
+// What pybind11's bool caster, which the published plugin's add_python_event(int, bool) used,
+// accepts: True/False, None (False), and any object with a number protocol truth value.
+static bool as_state(const py::object& state) {
+    PyTypeObject* type = Py_TYPE(state.ptr());
+    const bool convertible = PyBool_Check(state.ptr()) || state.is_none() ||
+                             (type->tp_as_number && type->tp_as_number->nb_bool);
+    if (!convertible)
+        throw py::type_error("state must be True/False (or a number or None, read as a bool), got " +
                              runtime().attr("describe")(state).cast<std::string>());
-    const auto on = static_cast<uint8_t>(in_range(py::int_(state), "state", 0, 1));
+    const int truth = PyObject_IsTrue(state.ptr());
+    if (truth < 0) throw py::error_already_set();
+    return truth == 1;
+}
+
+void Instance::add_python_event(const py::object& line, const py::object& state, const py::object& offset) {
+    const int64_t line_number = as_integer(line, "line");
+    const bool on = as_state(state);
     std::lock_guard<std::mutex> lock(outputs_mutex_);
     const int64_t last = block_length_ > 0 ? block_length_ - 1 : 0;
     const int64_t sample_offset = in_range(offset, "sample_offset", 0, last);
-    pending_.events.push_back({block_start_ + sample_offset, line_number, on});
+    if (!acquiring_) {
+        warn_once(warned_not_acquiring_, "add_python_event() while not acquiring (from __init__ or "
+                                         "stop_acquisition): dropped, as the published plugin dropped it");
+        return;
+    }
+    if (line_number < 0 || line_number > 255) {
+        warn_once(warned_line_, "add_python_event(" + std::to_string(line_number) +
+                                    ", ...): line " + std::to_string(line_number) +
+                                    " is outside 0-255, so the event was dropped (the published plugin sent "
+                                    "it on another line)");
+        return;
+    }
+    pending_.events.push_back({block_start_ + sample_offset, static_cast<uint8_t>(line_number), on ? uint8_t{1} : uint8_t{0}});
 }
 
 void Instance::add_python_spike(const py::object& sample_number, const py::object& waveform,

@@ -44,6 +44,8 @@ public:
     void spike(const pyproc_spike& spike);
     void call_optional(const char* method);
     void call_optional(const char* method, const std::string& argument);
+    // Events sent while not acquiring are dropped, as in the published plugin.
+    void set_acquiring(bool acquiring);
 
     // From Python (processor.add_python_event / add_python_spike); they raise on bad input.
     void add_python_event(const py::object& line, const py::object& state, const py::object& offset);
@@ -81,15 +83,16 @@ private:
     void fail(const std::string& where, const py::error_already_set& error);
     void fail(const std::string& where, const std::string& message);
     void warn_once(const std::string& warning);
+    void warn_once(bool& warned, const std::string& warning);
     template <class Call> void guarded(const std::string& where, Call&& call);
     py::array wrap(float* const* channels, int32_t num_channels, int32_t num_samples, bool* copied);
-    void take_result(const py::object& result, py::array& data);
+    void take_result(const py::object& result, const py::array& data, float* const* channels, int32_t num_channels,
+                     int32_t num_samples);
 
     const int id_;
     const std::string script_path_;
     const int32_t num_channels_;
     const double sample_rate_;
-    std::string module_name_;
     pyproc_state state_ = PYPROC_NO_MODULE;
     std::string error_;
     std::string warnings_;
@@ -98,11 +101,18 @@ private:
     py::object processor_;
     py::object handle_;
     py::object process_fn_;
-    bool copy_buffers_ = false;  // set when a module keeps `data` beyond its call
+    // `data` is a view on the chain's buffer unless one of these asks for a copy.
+    bool copy_buffers_ = false;  // the module kept `data` beyond its call
+    bool first_call_ = true;     // the first call of a load is on a copy: retention is seen before it can harm
+    bool fresh_data_ = false;    // PyProcessor.fresh_data: the published plugin's fresh C-contiguous array
+    bool warned_return_ = false;
+    bool warned_line_ = false;
+    bool warned_not_acquiring_ = false;
 
     // Guards the block and the outputs: the host reads them without the GIL,
     // while a thread started by the module may call add_python_* at any time.
     std::mutex outputs_mutex_;
+    bool acquiring_ = false;
     int64_t block_start_ = 0;
     int32_t block_length_ = 0;
     Outputs pending_;

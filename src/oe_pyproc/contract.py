@@ -222,6 +222,67 @@ def check_rebinding_data(script: Script) -> Iterable[Finding]:
                           % (data, data, data))
 
 
+FRESH_DATA_FIX = ("add `fresh_data = True` to PyProcessor: each buffer is then a fresh C-contiguous array, "
+                  "written back after process(), as the published plugin passed it")
+SEND_METHODS = {"send", "sendall", "send_multipart", "sendto", "write"}
+
+
+def _asks_for_fresh_data(cls: ast.ClassDef) -> bool:
+    """`fresh_data = True` in the class body, or `self.fresh_data = True` in one of its methods."""
+    for node in ast.walk(cls):
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and node.value.value is True:
+            for target in node.targets:
+                if (isinstance(target, ast.Name) and target.id == "fresh_data") or (
+                        isinstance(target, ast.Attribute) and target.attr == "fresh_data"):
+                    return True
+    return False
+
+
+def _contiguous_uses(node: ast.AST, data: str) -> Iterable[str]:
+    """What, in `node`, needs `data` to be C-contiguous (or breaks silently when it is not)."""
+    is_data = lambda value: isinstance(value, ast.Name) and value.id == data  # noqa: E731
+    if isinstance(node, ast.Assign):
+        for target in node.targets:
+            if isinstance(target, ast.Attribute) and target.attr == "shape" and is_data(target.value):
+                yield "`%s.shape = ...` raises on a view with gaps between channels" % data
+    elif isinstance(node, ast.Attribute) and node.attr == "ctypes" and is_data(node.value):
+        yield "`%s.ctypes` hands C code a pointer that assumes no gaps between channels: it reads the wrong " \
+              "samples" % data
+    elif isinstance(node, ast.Call) and any(is_data(arg) for arg in node.args):
+        name = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
+        if name == "memoryview":
+            yield "`memoryview(%s)` of a view with gaps cannot be cast or sent" % data
+        elif name in SEND_METHODS:
+            yield "`%s(%s)` sends the buffer protocol's view, which fails for an array with gaps" % (name, data)
+
+
+def _contiguous_declarations(tree: ast.Module) -> Iterable[ast.AST]:
+    """`::1` in a type: Cython's `float[:, ::1]` (pure-Python mode) or a numba signature string."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and "::1]" in node.value.replace(" ", ""):
+            yield node
+        elif isinstance(node, ast.Slice) and node.lower is None and node.upper is None and \
+                isinstance(node.step, ast.Constant) and node.step.value == 1:
+            yield node
+
+
+def check_contiguous_data(script: Script) -> Iterable[Finding]:
+    """Code written for the published plugin's fresh C-contiguous arrays, which `data` in the GUI is not."""
+    cls = script.processor_class
+    process = script.methods().get("process")
+    if cls is None or _asks_for_fresh_data(cls):
+        return
+    names = _parameter_names(process) if process is not None else []
+    for node in (sorted(_own_scope(process), key=lambda n: getattr(n, "lineno", 0)) if names else []):
+        for use in _contiguous_uses(node, names[0]):
+            yield Finding(WARN, script.path, node.lineno, "%s: in the GUI `%s` is a view with gaps between "
+                          "channels, not C-contiguous; %s" % (use, names[0], FRESH_DATA_FIX))
+    for node in _contiguous_declarations(script.tree):
+        yield Finding(WARN, script.path, node.lineno, "`::1` declares a C-contiguous array (Cython, numba): if "
+                      "`data` reaches it, it fails in the GUI, where `data` is a view with gaps between "
+                      "channels; %s" % FRESH_DATA_FIX)
+
+
 STATIC_CHECKS: List[Callable[[Script], Iterable[Finding]]] = [
     check_has_class,
     check_init_signature,
@@ -229,6 +290,7 @@ STATIC_CHECKS: List[Callable[[Script], Iterable[Finding]]] = [
     check_optional_signatures,
     check_misspelled_methods,
     check_rebinding_data,
+    check_contiguous_data,
 ]
 
 

@@ -23,6 +23,15 @@ exception types with the same messages, and it records what the module sent:
     one per ``add_python_spike`` call. ``waveform`` is a read-only float32
     channels x samples copy of what was sent.
 
+``processor.warnings``
+    the engine's warnings, each once, with its text: an event on a line outside
+    0-255 or sent while not acquiring is dropped (as the published plugin
+    dropped or misrouted it), a return value of ``process()`` that is not an
+    array shaped like ``data`` is ignored.
+
+``processor.acquiring`` is True unless set otherwise; ``run_module`` clears it
+during ``__init__`` and ``stop_acquisition``, as the engine does.
+
 Like the engine, the stand-in knows the buffer being processed:
 :meth:`PythonProcessor.begin_block` announces it (the engine does this before
 delivering a buffer's events and spikes and calling ``process()``), and
@@ -106,6 +115,14 @@ def _in_range(value: object, name: str, low: int, high: int) -> int:
     return number
 
 
+def _as_state(state: object) -> bool:
+    """What the published plugin's add_python_event(int, bool) accepted (pybind11's bool caster):
+    True/False, None (False), and any object whose type defines a truth value (numbers)."""
+    if not (state is None or isinstance(state, bool) or getattr(type(state), "__bool__", None) is not None):
+        raise TypeError("state must be True/False (or a number or None, read as a bool), got %s" % describe(state))
+    return bool(state)
+
+
 def _shape_text(shape: Tuple[int, ...]) -> str:
     return str(tuple(int(n) for n in shape))
 
@@ -123,6 +140,9 @@ class PythonProcessor:
         self._block_length = 0
         self.events: List[TtlEvent] = []
         self.spikes: List[SpikeOut] = []
+        self.warnings: List[str] = []
+        self._warned: set = set()
+        self.acquiring = True
 
     # -- the embedded module's API ------------------------------------------------
 
@@ -137,13 +157,19 @@ class PythonProcessor:
     def add_python_event(self, line, state, sample_offset=0) -> None:
         """Sends a TTL event on `line` (0-255) with `state` (True = on) at `sample_offset` samples into the
         current buffer."""
-        line_number = _in_range(line, "line", 0, 255)
-        if not isinstance(state, bool) and not _is_index(state):
-            raise TypeError("state must be True/False or 1/0, got %s" % describe(state))
-        on = _in_range(int(state), "state", 0, 1)
+        line_number = _as_integer(line, "line")
+        on = _as_state(state)
         last = self._block_length - 1 if self._block_length > 0 else 0
         offset = _in_range(sample_offset, "sample_offset", 0, last)
-        self.events.append(TtlEvent(line_number, bool(on), offset, self._block_start + offset))
+        if not self.acquiring:
+            self.warn_once("not acquiring", "add_python_event() while not acquiring (from __init__ or "
+                           "stop_acquisition): dropped, as the published plugin dropped it")
+            return
+        if not 0 <= line_number <= 255:
+            self.warn_once("line", "add_python_event(%d, ...): line %d is outside 0-255, so the event was dropped "
+                           "(the published plugin sent it on another line)" % (line_number, line_number))
+            return
+        self.events.append(TtlEvent(line_number, on, offset, self._block_start + offset))
 
     def add_python_spike(self, sample_number, waveform, sorted_id=0, electrode="Python Spikes") -> None:
         """Sends a spike at `sample_number` with `waveform` (channels x samples, microvolts) and an optional
@@ -183,10 +209,18 @@ class PythonProcessor:
         """(first_sample_number, num_samples) of the current buffer, or None before any."""
         return (self._block_start, self._block_length) if self._block_length > 0 else None
 
+    def warn_once(self, key: str, text: str) -> None:
+        """Records the engine's warning ``text``, once per ``key`` (as the engine warns once per cause)."""
+        if key not in self._warned:
+            self._warned.add(key)
+            self.warnings.append(text)
+
     def clear(self) -> None:
-        """Forgets the recorded events and spikes."""
+        """Forgets the recorded events, spikes and warnings."""
         self.events.clear()
         self.spikes.clear()
+        self.warnings.clear()
+        self._warned.clear()
 
     def __repr__(self) -> str:
         return "PythonProcessor(num_channels=%d, sample_rate=%g) [stand-in: %d events, %d spikes]" % (

@@ -39,7 +39,7 @@ from typing import Any, Iterable, List, Union
 
 import numpy as np
 
-from oe_pyproc.engine_runtime import load_script, script_module_name
+from oe_pyproc.engine_runtime import load_script
 
 from oe_pyprocessor import PythonProcessor, SpikeOut, TtlEvent
 
@@ -52,14 +52,15 @@ _loads = itertools.count(1)
 
 
 def load_module(path: Union[str, os.PathLike]) -> types.ModuleType:
-    """Executes the script at ``path`` as a fresh module with a name of its own,
-    exactly as the engine does (the same code: ``oe_pyproc.engine_runtime``).
+    """Executes the script at ``path`` as a fresh module, exactly as the engine does (the same code:
+    ``oe_pyproc.engine_runtime``): named by the file's stem (``oe_script_<stem>`` where the stem names
+    another importable module) and, until the next load of that name, in ``sys.modules``.
 
     Its folder is appended to ``sys.path`` (never prepended), so helper modules
     beside it import but cannot hide the standard library.
     """
     path = os.path.abspath(os.fspath(path))
-    return load_script(path, script_module_name(next(_loads), path))
+    return load_script(path, ("stand-in", next(_loads)))
 
 
 @dataclass(frozen=True)
@@ -142,15 +143,19 @@ def _in_data(sample_number: int, total: int, what: str) -> int:
     return sample_number
 
 
-def _take_result(result: Any, data: np.ndarray) -> None:
-    """As the engine: None or `data` itself leaves the buffer; an array shaped like it replaces it."""
+def _take_result(result: Any, data: np.ndarray, processor: PythonProcessor) -> None:
+    """As the engine: None or `data` itself leaves the buffer; an ndarray shaped like it replaces it;
+    anything else is ignored with one warning, as the published plugin ignored return values."""
     if result is None or result is data:
         return
-    returned = np.asarray(result)
-    if returned.ndim != 2 or returned.shape != data.shape:
-        raise ValueError("process() returned an array of shape %s; return None or an array shaped like data %s"
-                         % (tuple(returned.shape), tuple(data.shape)))
-    data[...] = returned
+    if isinstance(result, np.ndarray) and result.ndim == 2 and result.shape == data.shape:
+        data[...] = result
+        return
+    from oe_pyproc.engine_runtime import describe_result
+
+    processor.warn_once("return", "process() returned %s; it is ignored, as the published plugin ignored it "
+                        "(return None, or an ndarray shaped like data, %s, to replace the output)"
+                        % (describe_result(result), tuple(int(n) for n in data.shape)))
 
 
 def run_module(path_or_class: Any, data: Any, sample_rate: float, block_size: int = 1024,
@@ -178,11 +183,14 @@ def run_module(path_or_class: Any, data: Any, sample_rate: float, block_size: in
         _in_data(spike.sample_number, total, "spike")
 
     processor = PythonProcessor(num_channels=num_channels, sample_rate=sample_rate)
+    processor.acquiring = False
     module = _processor_class(path_or_class)(processor, num_channels, sample_rate)
     if not hasattr(module, "process"):
         raise ValueError("PyProcessor has no process(self, data) method")
     result = RunResult(output, processor.events, processor.spikes, processor, module)
+    fresh_data = bool(getattr(module, "fresh_data", False))
 
+    processor.acquiring = True
     _call_optional(module, "start_acquisition")
     if recording_dir is not None:
         _call_optional(module, "start_recording", os.fspath(recording_dir))
@@ -193,7 +201,7 @@ def run_module(path_or_class: Any, data: Any, sample_rate: float, block_size: in
         while next_event < len(events_in) and events_in[next_event].sample_number < stop:
             event = events_in[next_event]
             _call_optional(module, "handle_ttl_event", int(event.source_node), str(event.channel),
-                           int(event.sample_number), int(event.line), 1 if event.state else 0)
+                           int(event.sample_number), int(event.line), bool(event.state))
             next_event += 1
         while next_spike < len(spikes_in) and spikes_in[next_spike].sample_number < stop:
             spike = spikes_in[next_spike]
@@ -205,12 +213,17 @@ def run_module(path_or_class: Any, data: Any, sample_rate: float, block_size: in
                            int(waveform.shape[0]), int(waveform.shape[1]), int(spike.sample_number),
                            int(spike.sorted_id), waveform)
             next_spike += 1
-        buffer = output[:, start:stop]  # a view on the output, as the engine hands out the chain's buffer
-        _take_result(module.process(buffer), buffer)
+        view = output[:, start:stop]  # a view on the output, as the engine hands out the chain's buffer
+        # fresh_data: a C-contiguous copy, written back after process(), as the published plugin did
+        buffer = np.array(view, order="C", copy=True) if fresh_data else view
+        _take_result(module.process(buffer), buffer, processor)
+        if fresh_data:
+            view[...] = buffer
         result.blocks += 1
         result.block_starts.append(start)
     if recording_dir is not None:
         _call_optional(module, "stop_recording")
+    processor.acquiring = False
     _call_optional(module, "stop_acquisition")
     return result
 

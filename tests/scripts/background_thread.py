@@ -1,4 +1,6 @@
 """A thread that runs between calls: proves the GIL is released between buffers."""
+import json
+import os
 import threading
 import time
 
@@ -24,5 +26,6 @@ class PyProcessor:
         time.sleep(0.05)
         self.running = False
         self.thread.join()
-        # line 9 goes on if the thread advanced while the host held no GIL
-        self.processor.add_python_event(9, self.ticks > ticks_before and ticks_before > 0)
+        # True if the thread advanced while the host held no GIL
+        with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "thread_ran.json"), "w") as out:
+            json.dump(self.ticks > ticks_before and ticks_before > 0, out)

@@ -8,6 +8,12 @@ import oe_pyprocessor  # noqa: F401  (the embedded module; the GUI provides it)
 
 
 class PyProcessor:
+    # Uncomment if process() needs a C-contiguous array (data.shape = ..., memoryview(data).cast,
+    # socket.send(data), data.ctypes, Cython float[:, ::1], numba ::1): each buffer is then a
+    # fresh copy, as the published plugin passed it. Without it `data` is a view on the chain's
+    # buffer, with gaps between channels in the GUI.
+    # fresh_data = True
+
     def __init__(self, processor, num_channels, sample_rate):
         """Called when the module is loaded and whenever the stream changes.
 
@@ -27,6 +33,8 @@ class PyProcessor:
         data: float32 array, channels x samples, in microvolts. Edit it in
         place (data[:] = ..., data *= ...) or return a new array of the same
         shape; assigning a new array to `data` does not reach the chain.
+        Keeping `data` (or rows of it) for later is safe; data.copy() keeps
+        the engine copy-free.
         """
         pass
 
@@ -49,7 +57,7 @@ class PyProcessor:
         channel (str): name of the event channel.
         sample_number (int): sample at which the event happened.
         line (int): TTL line, 0-255.
-        state (int): 1 for on, 0 for off.
+        state (bool): True for on, False for off.
         """
 
     def handle_spike(self, source_node, electrode_name, num_channels, num_samples,

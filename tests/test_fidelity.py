@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 
-from conftest import continuous_int16, events_of
+from conftest import SCRIPTS, continuous_int16, events_of
 
 SYNTHETIC = "synthetic:channels=8,rate=30000,seconds=0.5,block=1000"
 SHORT_LAST_BLOCK = "synthetic:channels=8,rate=30000,seconds=0.55,block=1000"  # 17 blocks, the last of 500
@@ -35,69 +35,33 @@ def test_a_control_driven_by_state_is_true_fires(pyhost):
     assert marked == [3, 11]  # line 1 pulses at 3750 and 11250, delivered before their buffers
 
 
-KEEPS_ROWS = '''
-import json, os
-import numpy as np
-
-class PyProcessor:
-    """Keeps a row of every buffer to analyse later, and a copy made at the time to compare."""
-    def __init__(self, processor, num_channels, sample_rate):
-        self.rows, self.copies = [], []
-
-    def process(self, data):
-        data += 1.95
-        self.rows.append(data[3])
-        self.copies.append(data[3].copy())
-
-    def stop_acquisition(self):
-        same = [bool(np.array_equal(row, copy)) for row, copy in zip(self.rows, self.copies)]
-        with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "kept.json"), "w") as out:
-            json.dump(same, out)
-'''
 
 
 def test_rows_kept_from_data_stay_correct_from_the_first_buffer(pyhost):
     reference = pyhost.run(pyhost.script("passthrough.py"), input_source=SYNTHETIC)
-    script = pyhost.script("keeps_rows.py", KEEPS_ROWS)
+    script = pyhost.script("keeps_rows.py")
     result = pyhost.run(script, input_source=SYNTHETIC)
     assert result.returncode == 0, result.stderr
-    assert json.loads((script.parent / "kept.json").read_text()) == [True] * 15
+    assert json.loads((script.parent / "kept.json").read_text())["same"] == [True] * 15
     instance = result.summary["instances"][0]
     assert "each buffer is a fresh copy for it" in instance["warnings"]
     assert "shows later data" not in instance["warnings"]
     np.testing.assert_array_equal(continuous_int16(result.output_dir), continuous_int16(reference.output_dir) + 10)
 
 
-CONTIGUOUS = '''
-import numpy as np
-
-class PyProcessor:
-    """Code written for the published plugin's fresh C-contiguous arrays."""
-    FRESH
-
-    def __init__(self, processor, num_channels, sample_rate):
-        pass
-
-    def process(self, data):
-        rows = data.shape[0]
-        assert memoryview(data).cast("B").nbytes == data.nbytes
-        data.shape = (-1,)        # raises on a view with gaps between channels
-        data *= 2.0
-        data.shape = (rows, -1)
-'''
 
 
 def test_fresh_data_gives_the_published_plugins_c_contiguous_array(pyhost):
     reference = pyhost.run(pyhost.script("passthrough.py"), input_source=SHORT_LAST_BLOCK)
-    fresh = pyhost.run(pyhost.script("fresh.py", CONTIGUOUS.replace("FRESH", "fresh_data = True")),
-                       input_source=SHORT_LAST_BLOCK)
+    fresh = pyhost.run(pyhost.script("fresh_data_reshape.py"), input_source=SHORT_LAST_BLOCK)
     assert fresh.returncode == 0, fresh.summary["instances"][0]["error"]
     doubled = continuous_int16(fresh.output_dir).astype(np.int32)
     assert np.abs(doubled - 2 * continuous_int16(reference.output_dir).astype(np.int32)).max() <= 1
     assert fresh.summary["instances"][0]["warnings"] == ""
 
     # Without it, the last buffer (500 of the host's 1000 samples) is a strided view: the module errors there.
-    view = pyhost.run(pyhost.script("view.py", CONTIGUOUS.replace("FRESH", "")), input_source=SHORT_LAST_BLOCK)
+    without = (SCRIPTS / "fresh_data_reshape.py").read_text().replace("fresh_data = True", "")
+    view = pyhost.run(pyhost.script("view.py", without), input_source=SHORT_LAST_BLOCK)
     assert view.returncode == 1
     instance = view.summary["instances"][0]
     assert instance["state"] == "errored" and "casts are restricted to C-contiguous views" in instance["error"]

@@ -372,6 +372,9 @@ def test_every_callback_reaches_python_with_the_recording_folder(session, input_
     assert names[0] == "__init__" and calls[0]["num_channels"] == 8 and calls[0]["sample_rate"] == RATE
     blocks = [call for call in calls if call["call"] == "process"]
     assert blocks and all(b["shape"][0] == 8 and b["dtype"] == "float32" and b["writeable"] for b in blocks)
+    # The first block is a copy; then views on the GUI's buffer, whose blocks are shorter than it: strided.
+    assert blocks[0]["base"] == "NoneType" and {b["base"] for b in blocks[1:]} == {"PyCapsule"}
+    assert not any(b["c_contiguous"] for b in blocks[1:])
     assert names[-4:] == ["start_acquisition", "start_recording", "stop_recording", "stop_acquisition"]
     (session_dir,) = list((tmp_path / "rec").iterdir())
     started = [call for call in calls if call["call"] == "start_recording"][0]
@@ -380,6 +383,28 @@ def test_every_callback_reaches_python_with_the_recording_folder(session, input_
            for c in calls if c["call"] == "handle_ttl_event"]
     reader = [p["id"] for p in session.get("/api/processors")["processors"] if p["name"] == "File Reader"][0]
     assert ttl[:3] == [(10000, 2, True, reader), (20000, 2, False, reader), (40000, 2, True, reader)]
+
+
+def test_kept_rows_and_fresh_data_on_the_guis_blocks(session, input_file, tmp_path):
+    """Where the GUI differs from the host: its blocks are shorter than its buffers, so `data` is a
+    strided view. Rows kept from `data` stay right from the first block, and `fresh_data = True`
+    gives the published plugin's C-contiguous array that code reshaping `data` needs."""
+    scripts = []
+    for name in ("keeps_rows.py", "fresh_data_reshape.py"):
+        shutil.copy(Path(__file__).parent / "scripts" / name, tmp_path / name)
+        scripts.append(tmp_path / name)
+    (keeps, fresh), _ = chain(session, input_file, scripts, tmp_path / "rec")
+    session.acquire(fresh, BLOCKS)
+    assert session.python_status(fresh)["state"] == "ready", session.python_status(fresh)
+    assert "fresh copy" in session.python_status(keeps)["warning"]
+
+    kept = json.loads((tmp_path / "kept.json").read_text())
+    assert len(kept["same"]) >= BLOCKS and all(kept["same"])
+    assert set(kept["lengths"]) <= {696, 697} and all(kept["contiguous"])  # copies, once kept data was seen
+    rec = recorded(tmp_path / "rec")
+    numbers = np.asarray(rec.continuous[0].sample_numbers, dtype=np.int64)
+    stored = np.asarray(rec.continuous[0].samples)[:, :8].astype(np.float64)
+    assert np.abs(stored - expected_steps(numbers, lambda uv: 2.0 * (uv + 1.95))).max() <= 1
 
 
 SPIKE_EVERY = 937        # samples between the spikes on channel 0 of the spikes-in input

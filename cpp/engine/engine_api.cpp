@@ -57,7 +57,8 @@ size_t python_version(char* out, size_t len) {
     return copy_text(version.substr(0, version.find(' ')), out, len);
 }
 
-pyproc_instance* create(const char* script_path, int32_t num_channels, double sample_rate) {
+pyproc_instance* create(const char* script_path, int32_t num_channels, double sample_rate,
+                        const char* parameter_values) {
     try {
         auto* handle = new pyproc_instance;
         if (!interpreter_started()) {
@@ -69,7 +70,8 @@ pyproc_instance* create(const char* script_path, int32_t num_channels, double sa
             return handle;
         }
         GilEntry gil;
-        handle->instance = new Instance(script_path ? script_path : "", num_channels, sample_rate);
+        handle->instance = new Instance(script_path ? script_path : "", num_channels, sample_rate,
+                                        parameter_values ? parameter_values : "");
         return handle;
     } catch (...) {
         return nullptr;
@@ -168,6 +170,19 @@ void latency(const pyproc_instance* handle, pyproc_latency* out) {
     *out = handle && handle->instance ? handle->instance->latency().summary() : pyproc_latency{};
 }
 
+size_t parameters(pyproc_instance* handle, char* out, size_t len) {
+    std::string text = R"({"parameters": [], "problems": []})";
+    with_instance(handle, [&](Instance& instance) { text = instance.parameters_json(); });
+    return copy_text(text, out, len);
+}
+
+int set_parameter(pyproc_instance* handle, const char* name, const char* value, char* err, size_t err_len) {
+    std::string refusal = "no instance";
+    if (name && value) with_instance(handle, [&](Instance& instance) { refusal = instance.set_parameter(name, value); });
+    copy_text(refusal, err, err_len);
+    return refusal.empty() ? 0 : -1;
+}
+
 const pyproc_engine_api api_table = {
     PYPROC_ENGINE_ABI_VERSION,
     start,
@@ -189,6 +204,8 @@ const pyproc_engine_api api_table = {
     outputs,
     clear_outputs,
     latency,
+    parameters,
+    set_parameter,
 };
 
 }  // namespace

@@ -15,7 +15,7 @@
 extern "C" {
 #endif
 
-#define PYPROC_ENGINE_ABI_VERSION 1u
+#define PYPROC_ENGINE_ABI_VERSION 2u
 #define PYPROC_ENGINE_ENTRY "pyproc_engine_entry"
 
 #if defined(_WIN32)
@@ -81,8 +81,12 @@ typedef struct {
     size_t (*python_version)(char* out, size_t len);
 
     /* A new instance; loads script_path (UTF-8, may be NULL or "") and constructs
-     * PyProcessor(processor, num_channels, sample_rate). Never NULL once started. */
-    pyproc_instance* (*create)(const char* script_path, int32_t num_channels, double sample_rate);
+     * PyProcessor(processor, num_channels, sample_rate). parameter_values (NULL, or a JSON
+     * object name -> value or text: saved in a chain, --param) are the module's parameters'
+     * values from before __init__; what does not fit is reported by parameters(). Never NULL
+     * once started. */
+    pyproc_instance* (*create)(const char* script_path, int32_t num_channels, double sample_rate,
+                               const char* parameter_values);
     void (*destroy)(pyproc_instance* instance);
     /* Re-imports the script and the helper modules beside it, then constructs a
      * new PyProcessor. Returns the new state. */
@@ -111,6 +115,14 @@ typedef struct {
     void (*outputs)(pyproc_instance* instance, pyproc_outputs* out);
     void (*clear_outputs)(pyproc_instance* instance);
     void (*latency)(const pyproc_instance* instance, pyproc_latency* out);
+    /* The module's declared parameters as JSON: {"parameters": [{"name", "type", "default",
+     * "value", "description", and "min"/"max"/"unit" or "options"}], "problems": [...]}.
+     * Returns the full length. */
+    size_t (*parameters)(pyproc_instance* instance, char* out, size_t len);
+    /* Asks for a parameter change (value: JSON, or text as --param gives it). Checked now:
+     * 0, or -1 with the refusal (naming the parameter and the allowed values) in err and the
+     * old value kept. Applied before the next process(), then parameter_changed(name, value). */
+    int (*set_parameter)(pyproc_instance* instance, const char* name, const char* value, char* err, size_t err_len);
 } pyproc_engine_api;
 
 typedef const pyproc_engine_api* (*pyproc_engine_entry_fn)(void);

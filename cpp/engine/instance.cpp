@@ -51,12 +51,21 @@ std::string shape_text(const py::array& array) {
 
 }  // namespace
 
-Instance::Instance(std::string script_path, int32_t num_channels, double sample_rate)
+Instance::Instance(std::string script_path, int32_t num_channels, double sample_rate,
+                   const std::string& parameter_values)
     : id_(next_instance_id++),
       script_path_(std::move(script_path)),
       num_channels_(num_channels),
       sample_rate_(sample_rate) {
     handle_ = py::cast(ProcessorHandle{this});
+    parameter_set_ = py::none();
+    if (!parameter_values.empty()) {
+        try {
+            given_values_ = py::module_::import("json").attr("loads")(parameter_values);
+        } catch (const py::error_already_set& error) {
+            warn_once("the parameter values given are not a JSON object: " + std::string(error.what()));
+        }
+    }
     if (!script_path_.empty()) load();
 }
 
@@ -68,6 +77,11 @@ Instance::~Instance() {
 
 void Instance::release_python_objects() {
     process_fn_ = py::object();
+    if (!parameter_set_.is_none()) {  // a reload keeps the values of parameters that still exist
+        apply_parameter_changes_without_callbacks();
+        given_values_ = parameter_set_.attr("values")();
+    }
+    parameter_set_ = py::none();
     processor_ = py::object();
     module_ = py::object();
     runtime().attr("unload")(id_);
@@ -82,6 +96,8 @@ void Instance::load() {
             throw py::value_error("the script defines no class PyProcessor: " + script_path_);
     });
     if (state_ != PYPROC_READY) return;
+    load_parameters();
+    if (state_ != PYPROC_READY) return;
     guarded("PyProcessor.__init__", [&] {
         processor_ = module_.attr("PyProcessor")(handle_, num_channels_, sample_rate_);
         if (!py::hasattr(processor_, "process"))
@@ -89,6 +105,59 @@ void Instance::load() {
         process_fn_ = processor_.attr("process");
         fresh_data_ = py::bool_(py::getattr(processor_, "fresh_data", py::bool_(false)));
     });
+}
+
+void Instance::load_parameters() {
+    guarded("reading PyProcessor.parameters", [&] {
+        py::list declared = runtime().attr("declared_parameters")(module_.attr("PyProcessor"));
+        parameter_set_ = runtime().attr("ParameterSet")(declared, given_values_, num_channels_);
+        for (const auto& problem : parameter_set_.attr("problems"))
+            warn_once(problem.cast<std::string>() + " (the module got the default)");
+    });
+}
+
+py::object Instance::params() const {
+    if (parameter_set_.is_none()) return runtime().attr("Parameters")(py::list(), py::dict());
+    return parameter_set_.attr("params");
+}
+
+std::string Instance::parameters_json() {
+    if (parameter_set_.is_none())
+        return py::module_::import("json").attr("dumps")(py::dict(
+            py::arg("parameters") = py::list(), py::arg("problems") = py::list())).cast<std::string>();
+    return parameter_set_.attr("as_json")().cast<std::string>();
+}
+
+std::string Instance::set_parameter(const std::string& name, const std::string& value) {
+    if (parameter_set_.is_none())
+        return script_path_.empty() ? "no script is loaded" : "the module did not load; its parameters are unknown";
+    try {
+        py::object parsed = py::str(value);
+        try {  // JSON (the HTTP API's numbers and booleans), else the text itself
+            parsed = py::module_::import("json").attr("loads")(value);
+        } catch (const py::error_already_set&) {
+        }
+        parameter_set_.attr("request")(name, parsed);
+    } catch (const py::error_already_set& error) {
+        return py::str(error.value()).cast<std::string>();
+    }
+    changes_pending_ = true;
+    return "";
+}
+
+void Instance::apply_parameter_changes_without_callbacks() {
+    parameter_set_.attr("apply_pending")();
+    changes_pending_ = false;
+}
+
+void Instance::apply_parameter_changes() {
+    changes_pending_ = false;
+    const py::list changes = parameter_set_.attr("apply_pending")();
+    if (changes.empty() || !py::hasattr(processor_, "parameter_changed")) return;
+    for (const auto& change : changes) {
+        const auto pair = change.cast<py::tuple>();
+        guarded("parameter_changed()", [&] { processor_.attr("parameter_changed")(pair[0], pair[1]); });
+    }
 }
 
 pyproc_state Instance::reload() {
@@ -183,6 +252,10 @@ void Instance::take_result(const py::object& result, const py::array& data, floa
 void Instance::process(float* const* channels, int32_t num_channels, int32_t num_samples) {
     if (state_ != PYPROC_READY || num_channels <= 0 || num_samples <= 0) return;
     const auto started = std::chrono::steady_clock::now();
+    if (changes_pending_) {  // between buffers, never while process() runs
+        apply_parameter_changes();
+        if (state_ != PYPROC_READY) return;
+    }
     guarded("process()", [&] {
         bool copied = false;
         py::array data = wrap(channels, num_channels, num_samples, &copied);

@@ -4,6 +4,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <atomic>
 #include <deque>
 #include <mutex>
 #include <string>
@@ -27,7 +28,7 @@ struct ProcessorHandle {
 class Instance {
 public:
     // All methods expect the GIL held by the caller.
-    Instance(std::string script_path, int32_t num_channels, double sample_rate);
+    Instance(std::string script_path, int32_t num_channels, double sample_rate, const std::string& parameter_values);
     ~Instance();
     Instance(const Instance&) = delete;
     Instance& operator=(const Instance&) = delete;
@@ -46,6 +47,12 @@ public:
     void call_optional(const char* method, const std::string& argument);
     // Events sent while not acquiring are dropped, as in the published plugin.
     void set_acquiring(bool acquiring);
+
+    // The module's parameters (engine_runtime.ParameterSet): declarations and values as JSON; a change
+    // is checked now ("" or the refusal) and applied before the next process().
+    std::string parameters_json();
+    std::string set_parameter(const std::string& name, const std::string& value);
+    py::object params() const;
 
     // From Python (processor.add_python_event / add_python_spike); they raise on bad input.
     void add_python_event(const py::object& line, const py::object& state, const py::object& offset);
@@ -79,6 +86,9 @@ private:
     };
 
     void load();
+    void load_parameters();
+    void apply_parameter_changes();
+    void apply_parameter_changes_without_callbacks();
     void release_python_objects();
     void fail(const std::string& where, const py::error_already_set& error);
     void fail(const std::string& where, const std::string& message);
@@ -101,6 +111,9 @@ private:
     py::object processor_;
     py::object handle_;
     py::object process_fn_;
+    py::object parameter_set_;  // engine_runtime.ParameterSet of the loaded module, or None
+    py::dict given_values_;     // values from before __init__: the host's, then those a reload keeps
+    std::atomic<bool> changes_pending_{false};
     // `data` is a view on the chain's buffer unless one of these asks for a copy.
     bool copy_buffers_ = false;  // the module kept `data` beyond its call
     bool first_call_ = true;     // the first call of a load is on a copy: retention is seen before it can harm

@@ -3,6 +3,7 @@
 #include <pybind11/embed.h>
 
 #include "instance.h"
+#include "interpreter.h"
 
 namespace py = pybind11;
 using pyproc::engine::Instance;
@@ -38,5 +39,11 @@ PYBIND11_EMBEDDED_MODULE(oe_pyprocessor, m) {
             "Sends a spike at `sample_number` with `waveform` (channels x samples, microvolts) and an "
             "optional `sorted_id` (0-65535).")
         .def_property_readonly("num_channels", [](const ProcessorHandle& self) { return live(self).num_channels(); })
-        .def_property_readonly("sample_rate", [](const ProcessorHandle& self) { return live(self).sample_rate(); });
+        .def_property_readonly("sample_rate", [](const ProcessorHandle& self) { return live(self).sample_rate(); })
+        .def_property_readonly(
+            "params", [](const ProcessorHandle& self) { return live(self).params(); },
+            "The module's parameters' current values: params.threshold or params['threshold'].");
+    // The parameter types a PyProcessor declares in its `parameters` list (engine_runtime's classes).
+    for (const char* name : {"Float", "Int", "Bool", "Choice", "String", "Channel", "Parameter", "ParameterError"})
+        m.attr(name) = pyproc::engine::runtime().attr(name);
 }

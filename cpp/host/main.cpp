@@ -44,7 +44,7 @@ constexpr const char* kUsage =
     "usage: pyproc-host --python-home DIR --script FILE [--script FILE...] [--instances N]\n"
     "                   [--input SOURCE] [--output DIR] [--block B] [--reload-at BLOCK] [--timeout S]\n"
     "                   [--engine-dir DIR...] [--json] [--progress] [--scattered-channels] [--measure-copy]\n"
-    "                   [--latency-log FILE]\n"
+    "                   [--latency-log FILE] [--param NAME=VALUE...] [--param-at BLOCK:NAME=VALUE...]\n"
     "SOURCE: synthetic:channels=C,rate=HZ,seconds=S,block=B[,seed=N] or an Open Ephys binary recording folder\n"
     "exit status: 0 ok, 1 a module errored, 2 bad arguments or input, 3 unusable Python Home,\n"
     "             4 the run took longer than --timeout\n";
@@ -68,7 +68,20 @@ struct Options {
     bool scattered = false;  // channels not evenly spaced in memory: the engine's copy path
     bool measure_copy = false;  // time copying each block in and out, to compare with the engine
     fs::path latency_log;      // one line per process() call: node id and microseconds
+    std::vector<std::pair<std::string, std::string>> params;  // module parameters' values before __init__
+    struct ParamChange {
+        long block;  // before this buffer, counted as --reload-at counts
+        std::string name, value;
+    };
+    std::vector<ParamChange> param_changes;
 };
+
+std::pair<std::string, std::string> name_and_value(const std::string& flag, const std::string& text) {
+    const auto equals = text.find('=');
+    if (equals == std::string::npos || equals == 0)
+        throw UsageError(flag + " needs NAME=VALUE, got '" + text + "'");
+    return {text.substr(0, equals), text.substr(equals + 1)};
+}
 
 int positive(const std::string& flag, const std::string& value) {
     try {
@@ -109,6 +122,13 @@ Options parse(int argc, char** argv) {
         else if (flag == "--timeout") options.timeout_seconds = positive(flag, value);
         else if (flag == "--engine-dir") options.engine_dirs.push_back(fs::u8path(value));
         else if (flag == "--latency-log") options.latency_log = fs::u8path(value);
+        else if (flag == "--param") options.params.push_back(name_and_value(flag, value));
+        else if (flag == "--param-at") {
+            const auto colon = value.find(':');
+            if (colon == std::string::npos) throw UsageError("--param-at needs BLOCK:NAME=VALUE, got '" + value + "'");
+            const auto [name, text] = name_and_value(flag, value.substr(colon + 1));
+            options.param_changes.push_back({positive(flag, value.substr(0, colon)), name, text});
+        }
         else throw UsageError("unknown option '" + flag + "'");
     }
     if (options.python_home.empty()) throw UsageError("--python-home is required");
@@ -148,7 +168,9 @@ public:
                 Node node;
                 node.script = fs::absolute(fs::u8path(script)).u8string();
                 node.node_id = kFirstInstanceNode + static_cast<int32_t>(nodes_.size());
-                node.instance = api_.create(node.script.c_str(), stream.num_channels(), stream.sample_rate);
+                node.instance = api_.create(node.script.c_str(), stream.num_channels(), stream.sample_rate,
+                                            initial_values(options).c_str());
+                check_initial_values(node, options);
                 if (writer_) node.event_channel = writer_->add_event_channel(node.node_id, "Python Processor");
                 nodes_.push_back(std::move(node));
             }
@@ -180,6 +202,26 @@ public:
         for (auto& node : nodes_) api_.reload(node.instance);
     }
 
+    // A change between two buffers, for every module that declares NAME; refused: a usage error.
+    void set_parameter(const std::string& name, const std::string& value) {
+        bool declared = false;
+        for (auto& node : nodes_) {
+            if (!declares(node, name)) continue;
+            declared = true;
+            char refusal[512] = {0};
+            if (api_.set_parameter(node.instance, name.c_str(), value.c_str(), refusal, sizeof refusal) != 0)
+                throw UsageError(std::string("--param-at: ") + refusal);
+        }
+        if (!declared) throw UsageError("--param-at: no module declares a parameter '" + name + "'");
+    }
+
+    JsonValue parameters(const Node& node) const {
+        std::string text(api_.parameters(node.instance, nullptr, 0) + 1, '\0');
+        api_.parameters(node.instance, text.data(), text.size());
+        text.resize(text.size() - 1);
+        return parse_json(text, "the engine's parameters");
+    }
+
     // Each node sees the block as its predecessors left it, with their events and spikes.
     void process(Block& block) {
         if (writer_) writer_->write_events(input_events_, block.events);
@@ -204,6 +246,36 @@ public:
     const engine::LatencyStats& copy_cost() const { return copy_cost_; }
 
 private:
+    static std::string initial_values(const Options& options) {
+        JsonValue values = JsonValue::Object{};
+        for (const auto& [name, value] : options.params) values.set(name, value);
+        return values.dump();
+    }
+
+    bool declares(const Node& node, const std::string& name) const {
+        const JsonValue reply = parameters(node);
+        for (const auto& parameter : reply.array_at("parameters"))
+            if (parameter.string_at("name") == name) return true;
+        return false;
+    }
+
+    // --param values a module declares must fit it; one no module declares is a usage error too.
+    void check_initial_values(const Node& node, const Options& options) {
+        const JsonValue reply = parameters(node);
+        for (const auto& problem : reply.array_at("problems")) {
+            const std::string& text = problem.as_string();
+            if (text.find("which the module does not declare") == std::string::npos)
+                throw UsageError("--param: " + text);
+        }
+        for (const auto& [name, value] : options.params) {
+            unknown_params_[name] += declares(node, name) ? 0 : 1;
+            if (unknown_params_[name] == static_cast<int>(options.scripts.size() * options.instances_per_script))
+                throw UsageError("--param: no module declares a parameter '" + name + "'");
+        }
+    }
+
+    std::map<std::string, int> unknown_params_;
+
     // The block's own channels, or copies at uneven distances (alternately 0
     // and 8 floats of padding), which the engine cannot view without a copy.
     std::vector<float*> channel_pointers(Block& block) {
@@ -319,6 +391,8 @@ void process_blocks(Chain& chain, Source& source, const Options& options, RunTot
     Block block;
     while (source.next_block(block)) {
         if (totals.blocks + 1 == options.reload_at) chain.reload();
+        for (const auto& change : options.param_changes)
+            if (totals.blocks + 1 == change.block) chain.set_parameter(change.name, change.value);
         chain.process(block);
         ++totals.blocks;
         totals.samples += block.num_samples;
@@ -362,6 +436,15 @@ std::string latency_json(const pyproc_latency& latency) {
            number(latency.max_us) + "}";
 }
 
+// name -> final value of each declared parameter, as a JSON object.
+std::string parameter_values(const Chain& chain, const Node& node) {
+    JsonValue values = JsonValue::Object{};
+    const JsonValue reply = chain.parameters(node);
+    for (const auto& parameter : reply.array_at("parameters"))
+        values.set(parameter.string_at("name"), parameter.at("value"));
+    return values.dump();
+}
+
 std::string summary_json(const loader::LoadedEngine& engine, const Chain& chain, const StreamInfo& stream,
                          const RunTotals& totals, const std::string& output) {
     const pyproc_engine_api& api = *engine.api;
@@ -387,7 +470,7 @@ std::string summary_json(const loader::LoadedEngine& engine, const Chain& chain,
             << ", \"warnings\": " << json_escape(text_of(api.warning_text, node.instance))
             << ", \"calls\": " << latency.calls << ", \"overruns\": " << latency.overruns
             << ", \"latency_us\": " << latency_json(latency) << ", \"events_out\": " << node.events_out
-            << ", \"spikes_out\": " << node.spikes_out << "}";
+            << ", \"spikes_out\": " << node.spikes_out << ", \"parameters\": " << parameter_values(chain, node) << "}";
         first = false;
     }
     out << "]}";

@@ -160,7 +160,7 @@ void PythonProcessor::rebuildInstance() {
         return;
     destroyInstance();
     std::lock_guard<std::mutex> lock(engineMutex);
-    instance = api->create(script.toRawUTF8(), channels, sampleRate);
+    instance = api->create(script.toRawUTF8(), channels, sampleRate, nullptr);
     builtStreamId = streamId;
     builtChannels = channels;
     builtSampleRate = sampleRate;

@@ -49,7 +49,11 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-__all__ = ["PythonProcessor", "TtlEvent", "SpikeOut", "describe"]
+from oe_pyproc.engine_runtime import (Bool, Channel, Choice, Float, Int, Parameter, ParameterError,  # noqa: E402
+                                      Parameters, String)
+
+__all__ = ["PythonProcessor", "TtlEvent", "SpikeOut", "describe", "Float", "Int", "Bool", "Choice", "String",
+           "Channel", "Parameter", "ParameterError", "Parameters"]
 
 _INT64_MAX = 2**63 - 1
 _INT64_MIN = -(2**63)
@@ -143,6 +147,7 @@ class PythonProcessor:
         self.warnings: List[str] = []
         self._warned: set = set()
         self.acquiring = True
+        self._params = Parameters([], {})
 
     # -- the embedded module's API ------------------------------------------------
 
@@ -153,6 +158,11 @@ class PythonProcessor:
     @property
     def sample_rate(self) -> float:
         return self._sample_rate
+
+    @property
+    def params(self) -> Parameters:
+        """The module's parameters' current values: params.threshold or params['threshold']."""
+        return self._params
 
     def add_python_event(self, line, state, sample_offset=0) -> None:
         """Sends a TTL event on `line` (0-255) with `state` (True = on) at `sample_offset` samples into the
@@ -225,3 +235,8 @@ class PythonProcessor:
     def __repr__(self) -> str:
         return "PythonProcessor(num_channels=%d, sample_rate=%g) [stand-in: %d events, %d spikes]" % (
             self._num_channels, self._sample_rate, len(self.events), len(self.spikes))
+
+
+def _use_parameters(processor: PythonProcessor, parameter_set) -> None:
+    """The stand-in's `params` become those of an engine_runtime.ParameterSet (run_module does this)."""
+    processor._params = parameter_set.params

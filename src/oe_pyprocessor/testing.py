@@ -35,13 +35,13 @@ import itertools
 import os
 import types
 from dataclasses import dataclass, field
-from typing import Any, Iterable, List, Union
+from typing import Any, Dict, Iterable, List, Optional, Union
 
 import numpy as np
 
-from oe_pyproc.engine_runtime import load_script
+from oe_pyproc.engine_runtime import ParameterError, ParameterSet, declared_parameters, load_script
 
-from oe_pyprocessor import PythonProcessor, SpikeOut, TtlEvent
+from oe_pyprocessor import PythonProcessor, SpikeOut, TtlEvent, _use_parameters
 
 __all__ = ["load_module", "run_module", "RunResult", "TtlIn", "SpikeIn"]
 
@@ -160,7 +160,8 @@ def _take_result(result: Any, data: np.ndarray, processor: PythonProcessor) -> N
 
 def run_module(path_or_class: Any, data: Any, sample_rate: float, block_size: int = 1024,
                ttl_events: Iterable[Any] = (), spikes: Iterable[Any] = (),
-               recording_dir: Union[str, os.PathLike, None] = None) -> RunResult:
+               recording_dir: Union[str, os.PathLike, None] = None, params: Optional[Dict[str, Any]] = None,
+               param_changes: Optional[Dict[int, Dict[str, Any]]] = None) -> RunResult:
     """Runs a PyProcessor over ``data`` (channels x samples) buffer by buffer, as the engine would.
 
     ``path_or_class``: a script path, a loaded module or the PyProcessor class.
@@ -168,6 +169,10 @@ def run_module(path_or_class: Any, data: Any, sample_rate: float, block_size: in
     ``ttl_events`` and ``spikes`` are delivered, in sample order, before the ``process()`` of the
     buffer they fall in. With ``recording_dir``, ``start_recording(recording_dir)`` and
     ``stop_recording()`` are called around the buffers as well.
+    ``params`` ({name: value}) are the module's parameters' values from before ``__init__``, as
+    ``pyproc-host --param``; ``param_changes`` ({K: {name: value}}) change them before the K-th buffer
+    (1 = the first), as ``--param-at K:name=value``, calling ``parameter_changed(name, value)``. A
+    value a parameter refuses raises ParameterError with the engine's message.
     """
     output = np.array(data, dtype=np.float32, order="C", copy=True)
     if output.ndim != 2:
@@ -184,7 +189,12 @@ def run_module(path_or_class: Any, data: Any, sample_rate: float, block_size: in
 
     processor = PythonProcessor(num_channels=num_channels, sample_rate=sample_rate)
     processor.acquiring = False
-    module = _processor_class(path_or_class)(processor, num_channels, sample_rate)
+    processor_class = _processor_class(path_or_class)
+    parameter_set = ParameterSet(declared_parameters(processor_class), dict(params or {}), num_channels)
+    if parameter_set.problems:
+        raise ParameterError("; ".join(parameter_set.problems))
+    _use_parameters(processor, parameter_set)
+    module = processor_class(processor, num_channels, sample_rate)
     if not hasattr(module, "process"):
         raise ValueError("PyProcessor has no process(self, data) method")
     result = RunResult(output, processor.events, processor.spikes, processor, module)
@@ -195,8 +205,12 @@ def run_module(path_or_class: Any, data: Any, sample_rate: float, block_size: in
     if recording_dir is not None:
         _call_optional(module, "start_recording", os.fspath(recording_dir))
     next_event = next_spike = 0
-    for start in range(0, total, block_size):
+    for number, start in enumerate(range(0, total, block_size), 1):
         stop = min(start + block_size, total)
+        for name, value in (param_changes or {}).get(number, {}).items():
+            parameter_set.request(name, value)
+        for name, value in parameter_set.apply_pending():
+            _call_optional(module, "parameter_changed", name, value)
         processor.begin_block(start, stop - start)
         while next_event < len(events_in) and events_in[next_event].sample_number < stop:
             event = events_in[next_event]

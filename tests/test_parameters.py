@@ -100,7 +100,7 @@ def test_param_at_changes_between_two_buffers(pyhost, scaler, reference):
     (["--param", "gain=loud"], "gain: value str 'loud' is not allowed; a number from 0 to 10 x"),
     (["--param", "channel=8"], "channel: value str '8' is not allowed; a channel index from 0 to 7"),
     (["--param-at", "3:mode=double"], "mode: value str 'double' is not allowed; one of scale, mute"),
-    (["--param-at", "3:every=1.5"], "every: value str '1.5' is not allowed; an integer from 1 to 100"),
+    (["--param-at", "3:every=1.5"], "every: value float 1.5 is not allowed; an integer from 1 to 100"),
     (["--param", "volume=2"], "no module declares a parameter 'volume'"),
     (["--param", "gain"], "--param needs NAME=VALUE, got 'gain'"),
 ])

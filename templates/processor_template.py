@@ -14,6 +14,18 @@ class PyProcessor:
     # buffer, with gaps between channels in the GUI.
     # fresh_data = True
 
+    # Settings of the module: each becomes a control in the GUI's editor, is saved with the signal
+    # chain, and is read and set over the HTTP API and with `oe-pyproc run --param NAME=VALUE`.
+    # Read them anywhere as self.processor.params.gain (or params["gain"]).
+    # parameters = [
+    #     oe_pyprocessor.Float("gain", 1.0, 0.0, 10.0, unit="x", description="output gain"),
+    #     oe_pyprocessor.Int("every", 1, 1, 100, description="every Nth buffer"),
+    #     oe_pyprocessor.Bool("enabled", True, description="on or off"),
+    #     oe_pyprocessor.Choice("mode", ["rising", "falling"], "rising", description="one of these"),
+    #     oe_pyprocessor.String("label", "", description="free text"),
+    #     oe_pyprocessor.Channel("channel", 0, description="a row of data, shown by channel name"),
+    # ]
+
     def __init__(self, processor, num_channels, sample_rate):
         """Called when the module is loaded and whenever the stream changes.
 
@@ -37,6 +49,10 @@ class PyProcessor:
         the engine copy-free.
         """
         pass
+
+    def parameter_changed(self, name, value):
+        """Called between two buffers when a parameter changed (the GUI, the HTTP API, --param-at);
+        self.processor.params already holds the new value."""
 
     def start_acquisition(self):
         """Called when acquisition starts."""

@@ -522,3 +522,39 @@ def test_the_doctor_points_at_them_too(tmp_path):
     assert finding["status"] == "fail"
     assert finding["evidence"].startswith(f"{script}:6: process() raised AttributeError")
     assert f"{script}:6: `data.shape = ...` raises" in finding["evidence"] and "fresh_data = True" in finding["evidence"]
+
+
+# -- parameter declarations ------------------------------------------------------------------------
+
+def test_parameter_declarations_are_checked_with_file_and_line(tmp_path):
+    path = write(tmp_path, """
+        import oe_pyprocessor as oe
+        from oe_pyprocessor import Choice
+
+        class PyProcessor:
+            parameters = [
+                oe.Float("threshold", -600.0, -500.0, 0.0, unit="uV"),
+                oe.Int("refractory", 2, 0, 100),
+                oe.Int("refractory", 3, 0, 100),
+                Choice("mode", ["rising", "falling"], "both"),
+                oe.Double("gain", 1.0),
+                oe.Float("gain", 1.0, 2.0, 0.0),
+                oe.Bool("python_home", True),
+                oe.Float("scale", SCALE, 0.0, 10.0),
+            ]
+
+            def __init__(self, processor, num_channels, sample_rate):
+                pass
+
+            def process(self, data):
+                pass
+    """)
+    findings = check_script(path, run=False)
+    assert summary(findings) == [("fail", 6), ("fail", 8), ("fail", 9), ("fail", 10), ("fail", 11), ("fail", 12)]
+    messages = [f.message for f in findings]
+    assert messages[0] == "Float(...): threshold: default float -600.0 is not allowed; a number from -500 to 0 uV"
+    assert messages[1] == "parameter 'refractory' is declared twice (first at line 7)"
+    assert messages[2] == "Choice(...): mode: default str 'both' is not allowed; one of rising, falling"
+    assert messages[3].startswith("`parameters` holds oe.Double('gain', 1.0), not a parameter: use oe_pyprocessor.Float")
+    assert messages[4] == "Float(...): gain: min and max must be numbers with min <= max, got 2.0 and 0.0"
+    assert messages[5] == "Bool(...): parameter name 'python_home' is the plugin's own; choose another"

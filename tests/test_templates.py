@@ -3,8 +3,6 @@ import importlib.util
 import inspect
 import json
 import re
-import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +14,7 @@ from conftest import BIT_VOLTS, continuous_int16, events_of, quantize, recording
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 ALL_TEMPLATES = sorted(TEMPLATES.glob("*.py"))
 CONTRACT = {"__init__", "process", "start_acquisition", "stop_acquisition", "start_recording", "stop_recording",
-            "handle_ttl_event", "handle_spike"}
+            "handle_ttl_event", "handle_spike", "parameter_changed"}
 RATE = 30000
 PYTHON_NODE = 101  # the first (only) Python Processor in the host's chain
 SOURCE_NODE = 100
@@ -32,8 +30,7 @@ def template(pyhost, name, **constants):
 
 
 def load_template(path: Path, monkeypatch):
-    """Imports a template outside the host; oe_pyprocessor only exists inside the engine, so it is stubbed."""
-    monkeypatch.setitem(sys.modules, "oe_pyprocessor", types.ModuleType("oe_pyprocessor"))
+    """Imports a template outside the host, with the oe_pyprocessor stand-in."""
     spec = importlib.util.spec_from_file_location(f"template_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -131,7 +128,8 @@ def test_bandpass_refuses_a_sample_rate_too_low_for_its_band(pyhost):
 
 # --- threshold_detector ---------------------------------------------------------------------------------------
 
-THRESHOLD = dict(CHANNEL=0, THRESHOLD_UV=-100.0, REFRACTORY_SECONDS=0.002, OUTPUT_LINE=2, PULSE_SAMPLES=30)
+THRESHOLD = dict(channel=0, threshold_uv=-100.0, refractory_ms=2.0, output_line=2)  # its parameters
+PULSE_SAMPLES = 30
 REFRACTORY_SAMPLES = 60  # 0.002 s at 30 kHz
 
 
@@ -170,18 +168,19 @@ def test_threshold_events_land_at_the_exact_crossing_samples(pyhost, tmp_path, b
     assert list(crossings) == [500, 2000, 4950, 7000, 7030, 7100, 8980, 9020, 9985]
 
     source = write_recording(tmp_path / "known_signal", x, RATE)
-    result = pyhost.run(template(pyhost, "threshold_detector", **THRESHOLD), input_source=str(source),
-                        extra=["--block", str(block)])
+    params = [flag for name, value in THRESHOLD.items() for flag in ("--param", f"{name}={value}")]
+    result = pyhost.run(template(pyhost, "threshold_detector", PULSE_SAMPLES=PULSE_SAMPLES), input_source=str(source),
+                        extra=["--block", str(block), *params])
     instance = assert_ran(result)
     events = events_of(result.output_dir, PYTHON_NODE)
-    assert edges(events, THRESHOLD["OUTPUT_LINE"], 1) == DETECTED
+    assert edges(events, THRESHOLD["output_line"], 1) == DETECTED
 
     def off_sample(on):
         """PULSE_SAMPLES later if that is still in the buffer, else the next buffer's first sample."""
-        fits = on % block + THRESHOLD["PULSE_SAMPLES"] < block
-        return on + THRESHOLD["PULSE_SAMPLES"] if fits else (on // block + 1) * block
+        fits = on % block + PULSE_SAMPLES < block
+        return on + PULSE_SAMPLES if fits else (on // block + 1) * block
 
-    assert edges(events, THRESHOLD["OUTPUT_LINE"], 0) == [off_sample(on) for on in DETECTED]
+    assert edges(events, THRESHOLD["output_line"], 0) == [off_sample(on) for on in DETECTED]
     if block == 1000:
         assert off_sample(9985) == 10000, "one pulse is cut at a buffer boundary"
     assert instance["events_out"] == 2 * len(DETECTED)

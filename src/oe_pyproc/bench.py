@@ -4,7 +4,7 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 import numpy as np
 
@@ -30,13 +30,14 @@ class BenchRun:
         return self.percentile(99) <= self.budget_us
 
 
-def measure(script: Path, python_home: Path, channels: int, rate: float, block: int, blocks: int) -> BenchRun:
+def measure(script: Path, python_home: Path, channels: int, rate: float, block: int, blocks: int,
+            extra: Sequence[str] = ()) -> BenchRun:
     seconds = blocks * block / rate
     with tempfile.TemporaryDirectory() as scratch:
         log = Path(scratch) / "latency.txt"
         source = f"synthetic:channels={channels},rate={rate:g},seconds={seconds:.6f},block={block}"
         result: HostRun = run_host(host_command([script], python_home, input_source=source,
-                                                extra=["--latency-log", str(log)]), echo=lambda line: None)
+                                                extra=["--latency-log", str(log), *extra]), echo=lambda line: None)
         if result.summary is None:
             raise BenchError(result.reason)
         instance = result.summary["instances"][0]
@@ -47,13 +48,13 @@ def measure(script: Path, python_home: Path, channels: int, rate: float, block: 
 
 
 def largest_fitting(script: Path, python_home: Path, rate: float, block: int, blocks: int,
-                    start: int, limit: int = 4096) -> Optional[BenchRun]:
+                    start: int, limit: int = 4096, extra: Sequence[str] = ()) -> Optional[BenchRun]:
     """Doubles the channel count until p99 exceeds the budget, then bisects between the last two.
     The limit is the synthetic source's largest channel count."""
     good: Optional[BenchRun] = None
     channels = start
     while channels <= limit:
-        run = measure(script, python_home, channels, rate, block, blocks)
+        run = measure(script, python_home, channels, rate, block, blocks, extra)
         if not run.fits:
             break
         good, channels = run, channels * 2
@@ -62,7 +63,7 @@ def largest_fitting(script: Path, python_home: Path, rate: float, block: int, bl
     low, high = good.channels, channels
     while high - low > max(low // 8, 1):
         middle = (low + high) // 2
-        run = measure(script, python_home, middle, rate, block, blocks)
+        run = measure(script, python_home, middle, rate, block, blocks, extra)
         if run.fits:
             good, low = run, middle
         else:

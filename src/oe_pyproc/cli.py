@@ -33,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--instances", type=int, default=1, help="instances of the module in series")
     run.add_argument("--plot", type=Path, help="draw input against output (a few channels, events marked) to a PNG")
     run.add_argument("--json", action="store_true", help="print the host's JSON summary")
+    run.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                     help="a value of one of the module's parameters (repeatable)")
     run.set_defaults(handler=command_run)
 
     new = commands.add_parser("new", help="write a new module from a template")
@@ -58,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--python-home", type=Path, default=None)
     bench.add_argument("--plot", type=Path, default=Path("bench_latency.png"), help="histogram PNG")
     bench.add_argument("--no-search", action="store_true", help="skip the search for the largest channel count")
+    bench.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                       help="a value of one of the module's parameters (repeatable)")
     bench.set_defaults(handler=command_bench)
     add_env_commands(commands)
 
@@ -108,10 +112,15 @@ def latency_table(summary: dict) -> Table:
     return table
 
 
+def param_flags(params) -> list:
+    """--param NAME=VALUE for pyproc-host, once per value."""
+    return [flag for param in params for flag in ("--param", param)]
+
+
 def command_run(args: argparse.Namespace, console: Console) -> int:
     python_home = args.python_home or current_python_home()
     command = host_command([args.script], python_home, input_source=args.input, output=args.output,
-                           instances=args.instances)
+                           instances=args.instances, extra=param_flags(args.param))
     if args.json:
         result = run_host(command)
     else:
@@ -189,7 +198,7 @@ def command_bench(args: argparse.Namespace, console: Console) -> int:
     script = Path(args.script)
     try:
         with console.status(f"measuring {script.name} at {args.channels} channels"):
-            run = measure(script, python_home, args.channels, args.rate, args.block, args.blocks)
+            run = measure(script, python_home, args.channels, args.rate, args.block, args.blocks, param_flags(args.param))
         for line in budget_lines([run]):
             console.print(line, highlight=False)
         verdict = "[green]fits[/]" if run.fits else "[red]does not fit[/]"
@@ -203,7 +212,8 @@ def command_bench(args: argparse.Namespace, console: Console) -> int:
             console.print("[yellow]![/] no histogram: pip install matplotlib")
         if not args.no_search:
             with console.status("searching the largest channel count that fits"):
-                best = largest_fitting(script, python_home, args.rate, args.block, min(args.blocks, 60), start=16)
+                best = largest_fitting(script, python_home, args.rate, args.block, min(args.blocks, 60), start=16,
+                                       extra=param_flags(args.param))
             if best is None:
                 console.print("[red]✗[/] not even 16 channels fit the budget on this machine")
             else:

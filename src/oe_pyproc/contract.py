@@ -49,6 +49,7 @@ OPTIONAL_METHODS = {
     "handle_ttl_event": "handle_ttl_event(self, source_node, channel, sample_number, line, state)",
     "handle_spike": "handle_spike(self, source_node, electrode_name, num_channels, num_samples, "
                     "sample_number, sorted_id, spike_data)",
+    "parameter_changed": "parameter_changed(self, name, value)",
 }
 CONTRACT_METHODS = {"__init__": INIT_SIGNATURE, "process": PROCESS_SIGNATURE, **OPTIONAL_METHODS}
 ARGUMENT_COUNTS = {name: signature.count(",") for name, signature in CONTRACT_METHODS.items()}
@@ -283,6 +284,60 @@ def check_contiguous_data(script: Script) -> Iterable[Finding]:
                       "channels; %s" % FRESH_DATA_FIX)
 
 
+PARAMETER_TYPES = ("Float", "Int", "Bool", "Choice", "String", "Channel")
+
+
+def _declarations(cls: ast.ClassDef) -> Optional[ast.AST]:
+    """The value assigned to `parameters` in the class body, if any."""
+    for node in cls.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "parameters" for t in node.targets):
+            return node.value
+    return None
+
+
+def _declaration(call: ast.Call):
+    """The parameter a literal declaration makes, built by the engine's own classes (their checks, their
+    messages); None when its arguments are not literals (the run checks those)."""
+    from . import engine_runtime
+
+    try:
+        args = [ast.literal_eval(arg) for arg in call.args]
+        kwargs = {k.arg: ast.literal_eval(k.value) for k in call.keywords if k.arg}
+    except ValueError:
+        return None
+    name = call.func.id if isinstance(call.func, ast.Name) else call.func.attr
+    return getattr(engine_runtime, name)(*args, **kwargs)
+
+
+def check_parameter_declarations(script: Script) -> Iterable[Finding]:
+    """PyProcessor.parameters: known types, valid defaults and ranges, each name once."""
+    cls = script.processor_class
+    declared = _declarations(cls) if cls is not None else None
+    if declared is None:
+        return
+    if not isinstance(declared, (ast.List, ast.Tuple)):
+        return  # built some other way: the run checks it
+    seen = {}
+    for item in declared.elts:
+        func = getattr(item, "func", None)
+        kind = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+        if not isinstance(item, ast.Call) or kind not in PARAMETER_TYPES:
+            yield Finding(FAIL, script.path, item.lineno, "`parameters` holds %s, not a parameter: use "
+                          "oe_pyprocessor.%s" % (ast.unparse(item)[:60], ", ".join(PARAMETER_TYPES)))
+            continue
+        try:
+            parameter = _declaration(item)
+        except Exception as error:  # ParameterError, or a TypeError for wrong arguments
+            yield Finding(FAIL, script.path, item.lineno, "%s(...): %s" % (kind, error))
+            continue
+        if parameter is None:
+            continue
+        if parameter.name in seen:
+            yield Finding(FAIL, script.path, item.lineno, "parameter %r is declared twice (first at line %d)"
+                          % (parameter.name, seen[parameter.name]))
+        seen.setdefault(parameter.name, item.lineno)
+
+
 STATIC_CHECKS: List[Callable[[Script], Iterable[Finding]]] = [
     check_has_class,
     check_init_signature,
@@ -291,6 +346,7 @@ STATIC_CHECKS: List[Callable[[Script], Iterable[Finding]]] = [
     check_misspelled_methods,
     check_rebinding_data,
     check_contiguous_data,
+    check_parameter_declarations,
 ]
 
 

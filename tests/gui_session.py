@@ -113,6 +113,15 @@ class JackServer:
             raise RuntimeError(f"the JACK server did not start: {waited.stdout}{waited.stderr}\n"
                                + self.log.read_text(errors="replace")[-2000:])
 
+    def wait_for_calls(self, node_id: int, calls: int, timeout: float = 120) -> None:
+        """Until the Python Processor NODE_ID has processed CALLS buffers in all (its status counts them)."""
+        deadline = time.monotonic() + timeout
+        while self.python_status(node_id)["calls"] < calls:
+            if time.monotonic() > deadline or not self.alive():
+                raise RuntimeError(f"processor {node_id} did not reach {calls} buffers in {timeout} s: "
+                                   f"{self.python_status(node_id)}")
+            time.sleep(0.1)
+
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
             return
@@ -241,18 +250,22 @@ class GuiSession:
         fast this machine is."""
         start = self.python_status(node_id)["calls"]
         self.put("/api/status", {"mode": mode})
-        deadline = time.monotonic() + timeout
         try:
-            while self.python_status(node_id)["calls"] < start + blocks:
-                if time.monotonic() > deadline or not self.alive():
-                    raise RuntimeError(f"processor {node_id} did not reach {blocks} buffers in {timeout} s: "
-                                       f"{self.python_status(node_id)}")
-                time.sleep(0.1)
+            self.wait_for_calls(node_id, start + blocks, timeout)
             if then is not None:
                 then()
         finally:
             # Returns once acquisition stopped; the Record Node has then closed its files.
             self.put("/api/status", {"mode": "IDLE"})
+
+    def wait_for_calls(self, node_id: int, calls: int, timeout: float = 120) -> None:
+        """Until the Python Processor NODE_ID has processed CALLS buffers in all (its status counts them)."""
+        deadline = time.monotonic() + timeout
+        while self.python_status(node_id)["calls"] < calls:
+            if time.monotonic() > deadline or not self.alive():
+                raise RuntimeError(f"processor {node_id} did not reach {calls} buffers in {timeout} s: "
+                                   f"{self.python_status(node_id)}")
+            time.sleep(0.1)
 
     def stop(self) -> None:
         if not self.alive():

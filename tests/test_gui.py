@@ -407,6 +407,56 @@ def test_kept_rows_and_fresh_data_on_the_guis_blocks(session, input_file, tmp_pa
     assert np.abs(stored - expected_steps(numbers, lambda uv: 2.0 * (uv + 1.95))).max() <= 1
 
 
+def test_module_parameters_are_gui_parameters_saved_with_the_chain(new_gui, input_file, tmp_path):
+    """A float, a bool and a choice declared by the module: listed and set over the HTTP API, a change
+    shows in the recording from the sample it applies from, a bad value is refused and the old one
+    stays, and the chain the GUI saves gives the values back to the module in a fresh GUI."""
+    script = tmp_path / "gui_parameters.py"
+    shutil.copy(Path(__file__).parent / "scripts" / "gui_parameters.py", script)
+    session = new_gui(current_python_home())
+    session.start()
+    (python,), _ = chain(session, input_file, [script], tmp_path / "rec")
+    listed = {p["name"]: p for p in session.get(f"/api/processors/{python}")["parameters"]}
+    assert {"gain", "enabled", "mode"} <= set(listed) and listed["gain"]["value"] in ("1", "1.0")
+
+    def change_gain():
+        session.set(python, "gain", 3.0)
+        session.wait_for_calls(python, session.python_status(python)["calls"] + 40)
+
+    session.acquire(python, 40, then=change_gain)
+    changes = [json.loads(line) for line in (tmp_path / "parameters.jsonl").read_text().splitlines()]
+    (change,) = [c for c in changes if c["call"] == "parameter_changed"]
+    assert (change["name"], change["value"]) == ("gain", 3.0)
+    rec = recorded(tmp_path / "rec")
+    numbers = np.asarray(rec.continuous[0].sample_numbers, dtype=np.int64)
+    stored = np.asarray(rec.continuous[0].samples)[:, :8].astype(np.float64)
+    gain = np.where(numbers >= change["from_sample"], 3.0, 1.0)
+    assert (numbers < change["from_sample"]).sum() > 10 * 600 and (numbers >= change["from_sample"]).sum() > 10 * 600
+    assert np.abs(stored - expected_steps(numbers, lambda uv: uv * gain[:, None])).max() <= 1
+
+    # Refused: out of range, and a choice that is not one; the old values stay.
+    session.set(python, "gain", 50.0)
+    session.set(python, "mode", "loud")
+    assert float(session.get(f"/api/processors/{python}/parameters/gain")["value"]) == 3.0
+    assert session.get(f"/api/processors/{python}/parameters/mode")["value"] == "0"
+    warning = session.python_status(python)["warning"]
+    assert "mode: value str 'loud' is not allowed; one of scale, mute" in warning
+    assert "gain: value float 50.0 is not allowed; a number from 0 to 10 x" in session.log_tail(200)
+    session.set(python, "mode", "mute")
+    session.set(python, "enabled", False)
+
+    saved = tmp_path / "saved_chain.xml"
+    session.put("/api/save", {"filepath": str(saved)})
+    session.stop()
+    fresh = new_gui(current_python_home(), folder="fresh")
+    fresh.start(saved)
+    assert fresh.python_status(python)["state"] == "ready"
+    inits = [json.loads(line) for line in (tmp_path / "parameters.jsonl").read_text().splitlines()
+             if json.loads(line)["call"] == "__init__"]
+    assert inits[-1]["values"] == {"gain": 3.0, "enabled": False, "mode": "mute"}  # before __init__ returned
+    assert {p["name"]: p["value"] for p in fresh.get(f"/api/processors/{python}")["parameters"]}["mode"] == "1"
+
+
 SPIKE_EVERY = 937        # samples between the spikes on channel 0 of the spikes-in input
 SPIKE_FIRST_PEAK = 500
 

@@ -1,7 +1,10 @@
 /* The engine's C ABI: the only boundary between Python and its hosts (the
  * GUI plugin and pyproc-host). Plain C types only; no exception and no Python
  * error ever crosses it. Every entry takes the GIL itself, so any thread may
- * call, but calls on one instance must not overlap.
+ * call, but calls on one instance must not overlap, except state, error_text,
+ * warning_text, parameters and set_parameter, which may be called while another
+ * thread is inside process() (a GUI reads the status and takes parameter changes
+ * without ever making the audio thread wait for them).
  *
  * The loader resolves PYPROC_ENGINE_ENTRY with dlsym/GetProcAddress and checks
  * abi_version before using anything else. */

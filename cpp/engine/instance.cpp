@@ -89,7 +89,10 @@ void Instance::release_python_objects() {
 
 void Instance::load() {
     state_ = PYPROC_READY;  // so guarded() runs; fail() turns it errored
-    error_.clear();
+    {
+        std::lock_guard<std::mutex> lock(text_mutex_);
+        error_.clear();
+    }
     guarded("loading " + script_path_, [&] {
         module_ = runtime().attr("load_script")(script_path_, id_);
         if (!py::hasattr(module_, "PyProcessor"))
@@ -194,11 +197,13 @@ void Instance::fail(const std::string& where, const py::error_already_set& error
 }
 
 void Instance::fail(const std::string& where, const std::string& message) {
-    state_ = PYPROC_ERRORED;
+    std::lock_guard<std::mutex> lock(text_mutex_);
     error_ = "Error in " + where + ":\n" + message;
+    state_ = PYPROC_ERRORED;
 }
 
 void Instance::warn_once(const std::string& warning) {
+    std::lock_guard<std::mutex> lock(text_mutex_);
     if (warnings_.find(warning) != std::string::npos) return;
     warnings_ += (warnings_.empty() ? "" : "\n") + warning;
 }

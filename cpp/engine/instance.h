@@ -34,9 +34,16 @@ public:
     Instance& operator=(const Instance&) = delete;
 
     pyproc_state reload();
+    // These three may be read from another thread while the instance runs (the GUI's status timer).
     pyproc_state state() const { return state_; }
-    const std::string& error() const { return error_; }
-    const std::string& warnings() const { return warnings_; }
+    std::string error() const {
+        std::lock_guard<std::mutex> lock(text_mutex_);
+        return error_;
+    }
+    std::string warnings() const {
+        std::lock_guard<std::mutex> lock(text_mutex_);
+        return warnings_;
+    }
 
     void begin_block(int64_t first_sample_number, int32_t num_samples);
     void process(float* const* channels, int32_t num_channels, int32_t num_samples);
@@ -103,7 +110,8 @@ private:
     const std::string script_path_;
     const int32_t num_channels_;
     const double sample_rate_;
-    pyproc_state state_ = PYPROC_NO_MODULE;
+    std::atomic<pyproc_state> state_{PYPROC_NO_MODULE};
+    mutable std::mutex text_mutex_;  // guards error_ and warnings_, written rarely
     std::string error_;
     std::string warnings_;
 

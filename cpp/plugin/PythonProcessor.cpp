@@ -2,6 +2,7 @@
 
 #include <loader.h>
 
+#include "ModuleParameters.h"
 #include "PythonProcessorEditor.h"
 #include "home_resolver.h"
 #include "plugin_location.h"
@@ -160,14 +161,90 @@ void PythonProcessor::rebuildInstance() {
         return;
     destroyInstance();
     std::lock_guard<std::mutex> lock(engineMutex);
-    instance = api->create(script.toRawUTF8(), channels, sampleRate, nullptr);
+    instance = api->create(script.toRawUTF8(), channels, sampleRate, initialValuesJson().toRawUTF8());
     builtStreamId = streamId;
     builtChannels = channels;
     builtSampleRate = sampleRate;
     builtScript = script;
     warnedSpikeShape = false;
     moduleWarnings.clear();
-    liveState = api->state(instance);
+    syncModuleParameters();
+}
+
+String PythonProcessor::initialValuesJson() const {
+    String json = "{";
+    for (const auto& [name, value] : moduleValues)
+        json += (json.length() > 1 ? ", " : "") + JSON::toString(var(name)) + ": " + value;
+    return json + "}";
+}
+
+// Registers a GUI parameter for each parameter the module declares (the engine's JSON); one that
+// exists already keeps its place. Called with engineMutex held, on the message thread.
+void PythonProcessor::syncModuleParameters() {
+    const size_t length = api->parameters(instance, nullptr, 0);
+    std::string text(length + 1, '\0');
+    api->parameters(instance, text.data(), text.size());
+    const var reply = JSON::parse(String::fromUTF8(text.c_str()));
+    StringArray declared;
+    const int channels = jmax(builtChannels, 1);
+    if (const auto* list = reply["parameters"].getArray()) {
+        for (const auto& declaration : *list) {
+            const String name = declaration["name"].toString();
+            declared.add(name);
+            moduleValues[name] = JSON::toString(declaration["value"], true);
+            Parameter* existing = getParameter(name);
+            if (existing == nullptr) {
+                addParameter(pyproc::plugin::createModuleParameter(
+                    this, declaration, channels,
+                    [this](Parameter* parameter, var& value) { return requestModuleValue(parameter, value); }));
+            } else if (!pyproc::plugin::matchesDeclaration(existing, declaration)) {
+                LOGE("Python Processor: the module's parameter ", name, " changed its type; restart the GUI to see it");
+            } else if (existing->getType() == Parameter::SELECTED_CHANNELS_PARAM) {
+                static_cast<SelectedChannelsParameter*>(existing)->setChannelCount(channels);
+            }
+        }
+    }
+    const bool changed = declared != declaredParameters;
+    declaredParameters = declared;
+    if (changed && onModuleParametersChanged) MessageManager::callAsync(onModuleParametersChanged);
+}
+
+// A GUI, HTTP API or undo change of a module parameter: the engine checks it and keeps it for the
+// next buffer. Any thread but the audio thread.
+String PythonProcessor::requestModuleValue(Parameter* parameter, var& value) {
+    const String name = parameter->getName();
+    if (!declaredParameters.contains(name))
+        return name + ": the module does not declare this parameter (now: " + declaredParameters.joinIntoString(", ") + ")";
+    const String engineForm = pyproc::plugin::engineValue(parameter, value);
+    // The GUI sets a value twice (its request, then its undoable action): the engine hears it once.
+    if (moduleValues.count(name) && moduleValues[name] == engineForm) {
+        value = pyproc::plugin::guiValue(parameter, JSON::fromString(engineForm));
+        return {};
+    }
+    // Not under engineMutex: set_parameter may run beside process(), so the audio thread never
+    // skips a block for it. The instance only goes away on this (the message) thread.
+    char refusal[1024] = {0};
+    if (!api || !instance) return name + ": no module is loaded";
+    if (api->set_parameter(instance, name.toRawUTF8(), engineForm.toRawUTF8(), refusal, sizeof refusal) != 0) {
+        lastRefusal = String::fromUTF8(refusal);
+        return lastRefusal;
+    }
+    lastRefusal.clear();
+    moduleValues[name] = engineForm;
+    value = pyproc::plugin::guiValue(parameter, JSON::fromString(engineForm));  // any JSON value, not only objects
+    return {};
+}
+
+void PythonProcessor::saveCustomParametersToXml(XmlElement* parentElement) {
+    auto* values = parentElement->createNewChildElement("MODULE_PARAMETERS");
+    for (const auto& name : declaredParameters) values->setAttribute(name, moduleValues[name]);
+}
+
+void PythonProcessor::loadCustomParametersFromXml(XmlElement* customParamsXml) {
+    const XmlElement* values = customParamsXml ? customParamsXml->getChildByName("MODULE_PARAMETERS") : nullptr;
+    if (values == nullptr) return;
+    for (int i = 0; i < values->getNumAttributes(); ++i)
+        moduleValues[values->getAttributeName(i)] = values->getAttributeValue(i);
 }
 
 void PythonProcessor::parameterValueChanged(Parameter* parameter) {
@@ -177,6 +254,7 @@ void PythonProcessor::parameterValueChanged(Parameter* parameter) {
         startPython();
         rebuildInstance();
     } else if (name == scriptParameter || name == streamParameter) {
+        if (name == scriptParameter) moduleValues.clear();  // another module: the old one's values mean nothing
         rebuildInstance();
     }
     refreshStatus();
@@ -186,7 +264,8 @@ void PythonProcessor::reload() {
     if (!api || !instance) return;
     {
         std::lock_guard<std::mutex> lock(engineMutex);
-        liveState = api->reload(instance);
+        api->reload(instance);
+        syncModuleParameters();
     }
     lastLoggedError.clear();
     refreshStatus();
@@ -201,12 +280,12 @@ void PythonProcessor::process(AudioBuffer<float>& buffer) {
     const uint16 streamId = builtStreamId;
     const int64 firstSample = getFirstSampleNumberForBlock(streamId);
     const int numSamples = static_cast<int>(getNumSamplesInBlock(streamId));
+    deliverRecordingCalls();
     api->begin_block(instance, firstSample, numSamples);
     checkForEvents(true);
     if (numSamples > 0 && builtChannels > 0)
         api->process(instance, buffer.getArrayOfWritePointers() + firstChannelIndex, builtChannels, numSamples);
     sendPythonOutputs(firstSample, numSamples);
-    liveState = api->state(instance);
     if (numSamples > 0 && builtSampleRate > 0) liveBufferUs = 1e6 * numSamples / builtSampleRate;
     publishLatency();
 }
@@ -277,20 +356,27 @@ bool PythonProcessor::startAcquisition() {
 }
 
 bool PythonProcessor::stopAcquisition() {
+    // The GUI stops its audio callbacks only after this: a block may still come, and skip.
     std::lock_guard<std::mutex> lock(engineMutex);
+    deliverRecordingCalls();
     if (api && instance) api->stop_acquisition(instance);
     return true;
 }
 
+// Recording starts and stops while blocks flow: the calls wait for the audio thread's next block
+// (or the end of acquisition), so that the audio thread never finds the engine busy and skips one.
 void PythonProcessor::startRecording() {
-    const String directory = recordingFolder(this).getFullPathName();
-    std::lock_guard<std::mutex> lock(engineMutex);
-    if (api && instance) api->start_recording(instance, directory.toRawUTF8());
+    recordingDirectory = recordingFolder(this).getFullPathName();  // read only after the flag is seen
+    recordingStartPending = true;
 }
 
-void PythonProcessor::stopRecording() {
-    std::lock_guard<std::mutex> lock(engineMutex);
-    if (api && instance) api->stop_recording(instance);
+void PythonProcessor::stopRecording() { recordingStopPending = true; }
+
+// With engineMutex held.
+void PythonProcessor::deliverRecordingCalls() {
+    if (!api || !instance) return;
+    if (recordingStartPending.exchange(false)) api->start_recording(instance, recordingDirectory.toRawUTF8());
+    if (recordingStopPending.exchange(false)) api->stop_recording(instance);
 }
 
 void PythonProcessor::timerCallback() { refreshStatus(); }
@@ -315,17 +401,13 @@ void PythonProcessor::refreshStatus() {
         next.stage = Stage::noModule;
         next.headline = stream ? "no module" : "no input stream";
     } else {
-        // The engine is read here only when the audio thread is not using it.
-        std::unique_lock<std::mutex> lock(engineMutex, std::try_to_lock);
-        const int state = lock.owns_lock() ? api->state(instance) : liveState.load();
+        // state, error and warnings may be read while the audio thread is in the engine: the
+        // status never holds engineMutex, so it never makes the audio thread skip a block.
+        const int state = api->state(instance);
         if (state == PYPROC_ERRORED) {
             next.stage = Stage::errored;
             next.headline = "error in " + scriptName;
-            if (lock.owns_lock()) next.details = engineText(api->error_text, instance);
-            else {
-                ScopedLock statusGuard(statusLock);
-                next.details = current.details;
-            }
+            next.details = engineText(api->error_text, instance);
         } else if (state == PYPROC_READY) {
             next.stage = Stage::ready;
             next.headline = "ready: " + scriptName;
@@ -333,12 +415,13 @@ void PythonProcessor::refreshStatus() {
             next.stage = Stage::noModule;
             next.headline = "no module";
         }
-        if (lock.owns_lock()) moduleWarnings = engineText(api->warning_text, instance);
+        moduleWarnings = engineText(api->warning_text, instance);
     }
     // Every warning that applies, one per line: they are derived anew each time.
     StringArray warnings;
     warnings.add(restartWarning);
     if (instance) warnings.add(moduleWarnings);
+    warnings.add(lastRefusal);
     const auto found = outputs.find(builtStreamId);
     if (warnedSpikeShape && found != outputs.end() && found->second.spikes)
         warnings.add("spikes from Python were fitted to the GUI's spike channel (1 channel, " +

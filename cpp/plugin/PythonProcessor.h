@@ -7,6 +7,7 @@
 #include <ProcessorHeaders.h>
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <mutex>
 
@@ -42,6 +43,13 @@ public:
     void startRecording() override;
     void stopRecording() override;
     void parameterValueChanged(Parameter* parameter) override;
+    // The module's parameter values (the engine's form), saved with the chain in CUSTOM_PARAMETERS.
+    void saveCustomParametersToXml(XmlElement* parentElement) override;
+    void loadCustomParametersFromXml(XmlElement* customParamsXml) override;
+    // The module's declared parameters, in their order (GUI parameters of the same names).
+    StringArray moduleParameterNames() const { return declaredParameters; }
+    // Called on the message thread when the module's parameters were (re)declared.
+    std::function<void()> onModuleParametersChanged;
     // "reload" reloads the module; "status" answers with the Status as JSON.
     String handleConfigMessage(const String& message) override;
 
@@ -60,10 +68,14 @@ private:
     void timerCallback() override;
     void startPython();
     void rebuildInstance();
+    void syncModuleParameters();
+    String requestModuleValue(Parameter* parameter, var& value);
+    String initialValuesJson() const;
     void destroyInstance();
     void refreshStatus();
     void logNewError(const String& error);
     void sendPythonOutputs(int64 firstSample, int numSamples);
+    void deliverRecordingCalls();
     void publishLatency();
     String statusJson() const;
     uint16 selectedStreamId() const;
@@ -77,6 +89,11 @@ private:
     String homeSource;
     String restartWarning;       // another home was asked for after Python started
     String moduleWarnings;       // the engine's warnings, as last read
+    String lastRefusal;          // the last module parameter value the engine refused
+    // The module's parameters: declared names, and every value known (the engine's form, JSON
+    // text), from the chain, the GUI or the engine; they go to the next instance before __init__.
+    StringArray declaredParameters;
+    std::map<String, String> moduleValues;
     bool pythonStartAttempted = false;
 
     // The stream the instance was built for: rebuilt when any of these change.
@@ -90,8 +107,11 @@ private:
     Array<SpikeChannel*> ownSpikeChannels;
     std::atomic<bool> warnedSpikeShape{false};  // set by the audio thread
 
+    // start/stop_recording, waiting for the audio thread (see startRecording).
+    std::atomic<bool> recordingStartPending{false}, recordingStopPending{false};
+    String recordingDirectory;
+
     // Written by the audio thread, read by the timer.
-    std::atomic<int> liveState{PYPROC_NO_MODULE};
     std::atomic<double> liveP50{0}, liveP99{0}, liveBufferUs{0};
     std::atomic<uint64> liveCalls{0}, liveOverruns{0};
 

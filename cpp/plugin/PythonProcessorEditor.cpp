@@ -35,10 +35,45 @@ PythonProcessorEditor::PythonProcessorEditor(PythonProcessor* processor)
     latencyLabel.setFont(FontOptions(12.0f));
     latencyLabel.setBounds(10, 102, 220, 18);
     addAndMakeVisible(latencyLabel);
+    pythonProcessor->onModuleParametersChanged = [safe = Component::SafePointer<PythonProcessorEditor>(this)] {
+        if (safe != nullptr) safe->showModuleParameters();
+    };
+    showModuleParameters();
     startTimerHz(4);
 }
 
-PythonProcessorEditor::~PythonProcessorEditor() { stopTimer(); }
+PythonProcessorEditor::~PythonProcessorEditor() {
+    stopTimer();
+    pythonProcessor->onModuleParametersChanged = nullptr;
+}
+
+void PythonProcessorEditor::showModuleParameters() {
+    constexpr int left = 240, columnWidth = 125, rowHeight = 34, rows = 3;
+    for (auto* old : moduleEditors) parameterEditors.removeObject(old);
+    moduleEditors.clear();
+    const StringArray names = pythonProcessor->moduleParameterNames();
+    for (int i = 0; i < names.size(); ++i) {
+        const Parameter* parameter = pythonProcessor->getParameter(names[i]);
+        if (parameter == nullptr) continue;
+        const int x = left + (i / rows) * columnWidth, y = 22 + (i % rows) * rowHeight;
+        const auto scope = Parameter::PROCESSOR_SCOPE;
+        switch (parameter->getType()) {
+            case Parameter::FLOAT_PARAM:
+            case Parameter::INT_PARAM: addBoundedValueParameterEditor(scope, names[i], x, y); break;
+            case Parameter::BOOLEAN_PARAM: addToggleParameterEditor(scope, names[i], x, y); break;
+            case Parameter::CATEGORICAL_PARAM: addComboBoxParameterEditor(scope, names[i], x, y); break;
+            case Parameter::SELECTED_CHANNELS_PARAM: addSelectedChannelsParameterEditor(scope, names[i], x, y); break;
+            default: addTextBoxParameterEditor(scope, names[i], x, y); break;
+        }
+        moduleEditors.add(parameterEditors.getLast());
+    }
+    // The editor widens with the columns; the signal chain view lays it out anew.
+    const int width = left + ((names.size() + rows - 1) / rows) * columnWidth + (names.isEmpty() ? 0 : 5);
+    if (width != desiredWidth) {
+        setDesiredWidth(width);
+        if (!acquisitionIsActive) CoreServices::updateSignalChain(this);
+    }
+}
 
 void PythonProcessorEditor::timerCallback() {
     const auto status = pythonProcessor->status();

@@ -16,6 +16,8 @@ private:
     void chooseScript();
     void choosePythonHome();
     void showDetails();
+    // One of the GUI's own parameter editors per module parameter, in columns right of ours.
+    void showModuleParameters();
 
     PythonProcessor* pythonProcessor;
     TextButton scriptButton{"Script..."};
@@ -24,6 +26,7 @@ private:
     TextButton stateButton;
     Label latencyLabel;
     std::unique_ptr<FileChooser> chooser;
+    Array<ParameterEditor*> moduleEditors;  // owned by parameterEditors
 
     JUCE_DECLARE_NON_COPYABLE_WITH_LEAK_DETECTOR(PythonProcessorEditor)
 };

@@ -1,0 +1,110 @@
+#include "ModuleParameters.h"
+
+#include <cmath>
+#include <utility>
+
+namespace pyproc::plugin {
+
+namespace {
+
+// Marks the parameters made here, so they are told from the plugin's own.
+struct ModuleParameter {
+    virtual ~ModuleParameter() = default;
+};
+
+// A GUI parameter whose changes the engine checks first: a refused value is logged and never set
+// (the GUI's own classes would clamp it, or drop it without a word).
+template <class Base>
+class Checked : public Base, public ModuleParameter {
+public:
+    template <class... Args>
+    explicit Checked(ValueCheck check, Args&&... args) : Base(std::forward<Args>(args)...), check_(std::move(check)) {}
+
+    void setNextValue(var value, bool undoable = true) override {
+        const String refusal = check_(this, value);
+        if (refusal.isNotEmpty()) {
+            LOGE("Python Processor: ", refusal);
+            return;
+        }
+        Base::setNextValue(value, undoable);
+    }
+
+private:
+    ValueCheck check_;
+};
+
+const std::map<String, Parameter::ParameterType> kTypes = {
+    {"float", Parameter::FLOAT_PARAM},       {"int", Parameter::INT_PARAM},
+    {"bool", Parameter::BOOLEAN_PARAM},      {"choice", Parameter::CATEGORICAL_PARAM},
+    {"string", Parameter::STRING_PARAM},     {"channel", Parameter::SELECTED_CHANNELS_PARAM}};
+
+StringArray options(const var& declaration) {
+    StringArray names;
+    if (const auto* list = declaration["options"].getArray())
+        for (const auto& option : *list) names.add(option.toString());
+    return names;
+}
+
+// Slider steps of about a thousandth of the range, rounded to a power of ten.
+float stepFor(double low, double high) {
+    const double range = high - low;
+    return range > 0 ? static_cast<float>(std::pow(10.0, std::floor(std::log10(range / 1000.0)))) : 1.0f;
+}
+
+}  // namespace
+
+Parameter* createModuleParameter(ParameterOwner* owner, const var& declaration, int numChannels, ValueCheck check) {
+    const String name = declaration["name"].toString();
+    const String type = declaration["type"].toString();
+    const String description = declaration["description"].toString();
+    const var value = declaration["value"];
+    const auto scope = Parameter::PROCESSOR_SCOPE;
+    if (type == "float") {
+        const double low = declaration["min"], high = declaration["max"];
+        return new Checked<FloatParameter>(check, owner, scope, name, name, description, declaration["unit"].toString(),
+                                           static_cast<float>(double(value)), static_cast<float>(low),
+                                           static_cast<float>(high), stepFor(low, high), false);
+    }
+    if (type == "int")
+        return new Checked<IntParameter>(check, owner, scope, name, name, description, int(value),
+                                         int(declaration["min"]), int(declaration["max"]), false);
+    if (type == "bool") return new Checked<BooleanParameter>(check, owner, scope, name, name, description, bool(value), false);
+    if (type == "choice") {
+        const StringArray names = options(declaration);
+        return new Checked<CategoricalParameter>(check, owner, scope, name, name, description, Array<String>(names.strings),
+                                                 jmax(0, names.indexOf(value.toString())), false);
+    }
+    if (type == "channel") {
+        auto* channel = new Checked<SelectedChannelsParameter>(check, owner, scope, name, name, description,
+                                                               Array<var>{int(value)}, 1, false);
+        channel->setChannelCount(numChannels);
+        return channel;
+    }
+    return new Checked<StringParameter>(check, owner, scope, name, name, description, value.toString(), false);
+}
+
+bool matchesDeclaration(Parameter* parameter, const var& declaration) {
+    const auto type = kTypes.find(declaration["type"].toString());
+    return parameter && dynamic_cast<ModuleParameter*>(parameter) && type != kTypes.end() &&
+           parameter->getType() == type->second && parameter->getName() == declaration["name"].toString();
+}
+
+String engineValue(Parameter* parameter, const var& value) {
+    var converted = value;
+    if (parameter->getType() == Parameter::CATEGORICAL_PARAM && (value.isInt() || value.isInt64())) {
+        const auto& names = static_cast<CategoricalParameter*>(parameter)->getCategories();
+        if (int(value) >= 0 && int(value) < names.size()) converted = names[int(value)];
+    } else if (parameter->getType() == Parameter::SELECTED_CHANNELS_PARAM && value.isArray() && value.size() == 1) {
+        converted = value[0];
+    }
+    return JSON::toString(converted, true);
+}
+
+var guiValue(Parameter* parameter, const var& value) {
+    if (parameter->getType() == Parameter::CATEGORICAL_PARAM && value.isString())
+        return static_cast<CategoricalParameter*>(parameter)->getCategories().indexOf(value.toString());
+    if (parameter->getType() == Parameter::SELECTED_CHANNELS_PARAM && !value.isArray()) return Array<var>{value};
+    return value;
+}
+
+}  // namespace pyproc::plugin

@@ -4,7 +4,8 @@ For 16, 64, 384 and 1536 channels at 1024 samples, runs a module that does
 nothing through pyproc-host (the real loader and engine) and prints p50/p99 of
 one call: with the chain's buffer viewed in place (the engine's normal path),
 with channels scattered in memory (the engine must copy), and the host's own
-memcpy of the block in and out, timed in the same run. Writes a PNG if
+memcpy of the block in and out, timed in the same run; then in place again
+with six declared module parameters (noop_with_parameters.py). Writes a PNG if
 matplotlib is installed.
 """
 from __future__ import annotations
@@ -22,10 +23,10 @@ BLOCK = 1024
 RATE = 30000
 
 
-def measure(channels: int, blocks: int, scattered: bool) -> dict:
+def measure(channels: int, blocks: int, scattered: bool, module: str = "noop_module.py") -> dict:
     seconds = blocks * BLOCK / RATE
     extra = ["--measure-copy"] + (["--scattered-channels"] if scattered else [])
-    command = host_command([HERE / "noop_module.py"], current_python_home(),
+    command = host_command([HERE / module], current_python_home(),
                            input_source=f"synthetic:channels={channels},rate={RATE},seconds={seconds:.3f},block={BLOCK}",
                            extra=extra)
     result = run_host(command)
@@ -68,20 +69,23 @@ def main() -> None:
 
     rows = []
     print(f"{'channels':>8} | {'in place p50':>12} {'p99':>8} | {'engine copies p50':>17} {'p99':>8} | "
-          f"{'memcpy in+out p50':>17} {'p99':>8}   (µs)")
+          f"{'memcpy in+out p50':>17} {'p99':>8} | {'6 parameters p50':>16} {'p99':>8}   (µs)")
     for channels in CHANNELS:
         blocks = args.blocks if channels <= 384 else max(args.blocks // 4, 50)
         view = measure(channels, blocks, scattered=False)
         copy = measure(channels, blocks, scattered=True)
+        with_parameters = measure(channels, blocks, scattered=False, module="noop_with_parameters.py")
         row = {
             "channels": channels,
             "view": tuple(view["instances"][0]["latency_us"][k] for k in ("p50", "p99")),
             "copy_path": tuple(copy["instances"][0]["latency_us"][k] for k in ("p50", "p99")),
             "memcpy": tuple(view["copy_in_out_us"][k] for k in ("p50", "p99")),
+            "parameters": tuple(with_parameters["instances"][0]["latency_us"][k] for k in ("p50", "p99")),
         }
         rows.append(row)
         print(f"{channels:>8} | {row['view'][0]:>12.1f} {row['view'][1]:>8.1f} | {row['copy_path'][0]:>17.1f} "
-              f"{row['copy_path'][1]:>8.1f} | {row['memcpy'][0]:>17.1f} {row['memcpy'][1]:>8.1f}", flush=True)
+              f"{row['copy_path'][1]:>8.1f} | {row['memcpy'][0]:>17.1f} {row['memcpy'][1]:>8.1f} | "
+              f"{row['parameters'][0]:>16.1f} {row['parameters'][1]:>8.1f}", flush=True)
     args.plot.parent.mkdir(parents=True, exist_ok=True)
     plot(rows, args.plot)
 

@@ -175,7 +175,8 @@ class GuiSession:
             os.makedirs(self.folders.configs, exist_ok=True)
             write_python_home(self.folders, str(python_home), "test")
 
-    def start(self, chain: Optional[Path] = None, timeout: float = 90) -> None:
+    def start(self, chain: Optional[Path] = None, timeout: float = 90, display: Optional[str] = None) -> None:
+        """Headless, or in a window on DISPLAY (an Xvfb screen, for screenshots)."""
         # JUCE finds ~/.config from HOME alone; ALSA reads ~/.asoundrc there: its default device is
         # the JACK server that clocks the GUI.
         self.home.mkdir(parents=True, exist_ok=True)
@@ -184,7 +185,9 @@ class GuiSession:
         for name in ("XDG_CONFIG_HOME", "OE_PYTHON_HOME", "PYTHONPATH", "PYTHONHOME", "CONDA_PREFIX", "ALSA_CONFIG_PATH"):
             env.pop(name, None)
         self._wait_for_free_port()
-        command = [str(self.executable), "--headless"] + ([str(chain)] if chain else [])
+        if display:
+            env["DISPLAY"] = display
+        command = [str(self.executable)] + ([] if display else ["--headless"]) + ([str(chain)] if chain else [])
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(command, cwd=self.app, env=env, stdout=log, stderr=subprocess.STDOUT,
                                             preexec_fn=die_with_parent)

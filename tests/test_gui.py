@@ -448,9 +448,15 @@ def test_module_parameters_are_gui_parameters_saved_with_the_chain(new_gui, inpu
     saved = tmp_path / "saved_chain.xml"
     session.put("/api/save", {"filepath": str(saved)})
     session.stop()
+    # A value saved for a parameter the module no longer declares is reported, not a crash.
+    text = saved.read_text()
+    assert '<MODULE_PARAMETERS gain="3.0" enabled="false" mode="&quot;mute&quot;"/>' in text
+    saved.write_text(text.replace('<MODULE_PARAMETERS ', '<MODULE_PARAMETERS volume="2" '))
     fresh = new_gui(current_python_home(), folder="fresh")
     fresh.start(saved)
-    assert fresh.python_status(python)["state"] == "ready"
+    status = fresh.python_status(python)
+    assert status["state"] == "ready"
+    assert "a value was given for 'volume', which the module does not declare" in status["warning"]
     inits = [json.loads(line) for line in (tmp_path / "parameters.jsonl").read_text().splitlines()
              if json.loads(line)["call"] == "__init__"]
     assert inits[-1]["values"] == {"gain": 3.0, "enabled": False, "mode": "mute"}  # before __init__ returned

@@ -48,7 +48,7 @@ PythonProcessorEditor::~PythonProcessorEditor() {
 }
 
 void PythonProcessorEditor::showModuleParameters() {
-    constexpr int left = 240, columnWidth = 125, rowHeight = 34, rows = 3;
+    constexpr int left = 240, columnWidth = 175, rowHeight = 34, rows = 3;
     for (auto* old : moduleEditors) parameterEditors.removeObject(old);
     moduleEditors.clear();
     const StringArray names = pythonProcessor->moduleParameterNames();

@@ -113,15 +113,6 @@ class JackServer:
             raise RuntimeError(f"the JACK server did not start: {waited.stdout}{waited.stderr}\n"
                                + self.log.read_text(errors="replace")[-2000:])
 
-    def wait_for_calls(self, node_id: int, calls: int, timeout: float = 120) -> None:
-        """Until the Python Processor NODE_ID has processed CALLS buffers in all (its status counts them)."""
-        deadline = time.monotonic() + timeout
-        while self.python_status(node_id)["calls"] < calls:
-            if time.monotonic() > deadline or not self.alive():
-                raise RuntimeError(f"processor {node_id} did not reach {calls} buffers in {timeout} s: "
-                                   f"{self.python_status(node_id)}")
-            time.sleep(0.1)
-
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
             return

@@ -555,6 +555,6 @@ def test_parameter_declarations_are_checked_with_file_and_line(tmp_path):
     assert messages[0] == "Float(...): threshold: default float -600.0 is not allowed; a number from -500 to 0 uV"
     assert messages[1] == "parameter 'refractory' is declared twice (first at line 7)"
     assert messages[2] == "Choice(...): mode: default str 'both' is not allowed; one of rising, falling"
-    assert messages[3].startswith("`parameters` holds oe.Double('gain', 1.0), not a parameter: use oe_pyprocessor.Float")
+    assert messages[3].startswith('`parameters` holds oe.Double("gain", 1.0), not a parameter: use oe_pyprocessor.Float')
     assert messages[4] == "Float(...): gain: min and max must be numbers with min <= max, got 2.0 and 0.0"
     assert messages[5] == "Bool(...): parameter name 'python_home' is the plugin's own; choose another"

@@ -323,7 +323,8 @@ def check_parameter_declarations(script: Script) -> Iterable[Finding]:
         kind = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
         if not isinstance(item, ast.Call) or kind not in PARAMETER_TYPES:
             yield Finding(FAIL, script.path, item.lineno, "`parameters` holds %s, not a parameter: use "
-                          "oe_pyprocessor.%s" % (ast.unparse(item)[:60], ", ".join(PARAMETER_TYPES)))
+                          "oe_pyprocessor.%s" % ((ast.get_source_segment(script.source, item) or "?")[:60],
+                                                ", ".join(PARAMETER_TYPES)))
             continue
         try:
             parameter = _declaration(item)

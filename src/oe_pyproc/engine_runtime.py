@@ -338,6 +338,11 @@ class Parameters:
         return "Parameters(%s)" % ", ".join("%s=%r" % item for item in self._values.items())
 
 
+# Public as oe_pyprocessor's (the embedded module and the stand-in): tracebacks and reprs say so.
+for _public in (Parameter, Float, Int, Bool, Choice, String, Channel, Parameters, ParameterError):
+    _public.__module__ = "oe_pyprocessor"
+
+
 def _is_number(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool) or (
         hasattr(value, "dtype") and getattr(value, "shape", None) == () and value.dtype.kind in "iuf")

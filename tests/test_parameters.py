@@ -142,3 +142,16 @@ def test_the_stand_in_runs_parameters_as_the_host_does(tmp_path):
     np.testing.assert_array_equal(result.output[2], np.repeat([2.0, 2.0, 5.0, 5.0, 5.0], 1000))
     with pytest.raises(ParameterError, match="gain: value float 11.0 is not allowed; a number from 0 to 10 x"):
         run_module(load_module(path), data, 30000.0, param_changes={1: {"gain": 11.0}})
+
+
+def test_a_channel_default_past_the_streams_channels_falls_back_to_the_first_with_a_warning(pyhost):
+    source = ("import oe_pyprocessor as oe\n\nclass PyProcessor:\n"
+              "    parameters = [oe.Channel('reference', 8, description='a channel of a bigger probe')]\n\n"
+              "    def __init__(self, processor, num_channels, sample_rate):\n        self.params = processor.params\n\n"
+              "    def process(self, data):\n        data -= data[self.params.reference]\n")
+    result = pyhost.run(pyhost.script("reference.py", source), input_source="synthetic:channels=4,rate=30000,"
+                        "seconds=0.1,block=1000", output=False)
+    assert result.returncode == 0, result.stderr
+    instance = result.summary["instances"][0]
+    assert instance["parameters"] == {"reference": 0}
+    assert "reference: default channel 8 is not in this stream (channels 0 to 3); using 0" in instance["warnings"]

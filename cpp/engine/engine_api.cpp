@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <mutex>
 #include <string>
 
 #include "instance.h"
@@ -12,7 +13,19 @@ using namespace pyproc::engine;
 
 struct pyproc_instance {
     Instance* instance = nullptr;
-    std::string last_error;  // an error outside Python (engine not started...), kept for error_text
+    // An error outside Python (engine not started...), kept for error_text; read by state() and
+    // error_text(), which may run beside process() on another thread.
+    mutable std::mutex error_mutex;
+    std::string last_error;
+
+    void set_error(std::string text) {
+        std::lock_guard<std::mutex> lock(error_mutex);
+        last_error = std::move(text);
+    }
+    std::string error() const {
+        std::lock_guard<std::mutex> lock(error_mutex);
+        return last_error;
+    }
 };
 
 namespace {
@@ -34,9 +47,9 @@ void with_instance(pyproc_instance* handle, Call&& call) {
         GilEntry gil;
         call(*handle->instance);
     } catch (const std::exception& error) {
-        handle->last_error = std::string("engine error: ") + error.what();
+        handle->set_error(std::string("engine error: ") + error.what());
     } catch (...) {
-        handle->last_error = "engine error: unknown exception";
+        handle->set_error("engine error: unknown exception");
     }
 }
 
@@ -62,11 +75,11 @@ pyproc_instance* create(const char* script_path, int32_t num_channels, double sa
     try {
         auto* handle = new pyproc_instance;
         if (!interpreter_started()) {
-            handle->last_error = "the engine was not started with a Python Home";
+            handle->set_error("the engine was not started with a Python Home");
             return handle;
         }
         if (!interpreter_problem().empty()) {  // Python may not even be running: touch nothing
-            handle->last_error = "Python is not usable: " + interpreter_problem();
+            handle->set_error("Python is not usable: " + interpreter_problem());
             return handle;
         }
         GilEntry gil;
@@ -91,19 +104,19 @@ void destroy(pyproc_instance* handle) {
 }
 
 pyproc_state reload(pyproc_instance* handle) {
-    if (handle) handle->last_error.clear();
+    if (handle) handle->set_error("");
     with_instance(handle, [](Instance& instance) { instance.reload(); });
     return handle && handle->instance ? handle->instance->state() : PYPROC_ERRORED;
 }
 
 pyproc_state state(const pyproc_instance* handle) {
-    if (!handle || !handle->instance || !handle->last_error.empty()) return PYPROC_ERRORED;
+    if (!handle || !handle->instance || !handle->error().empty()) return PYPROC_ERRORED;
     return handle->instance->state();
 }
 
 size_t error_text(const pyproc_instance* handle, char* out, size_t len) {
     if (!handle) return copy_text("no instance", out, len);
-    if (!handle->last_error.empty()) return copy_text(handle->last_error, out, len);
+    if (const std::string error = handle->error(); !error.empty()) return copy_text(error, out, len);
     return copy_text(handle->instance ? handle->instance->error() : "", out, len);
 }
 
@@ -171,7 +184,7 @@ void latency(const pyproc_instance* handle, pyproc_latency* out) {
 }
 
 size_t parameters(pyproc_instance* handle, char* out, size_t len) {
-    std::string text = R"({"parameters": [], "problems": []})";
+    std::string text = R"({"parameters": [], "problems": [], "refused": []})";
     with_instance(handle, [&](Instance& instance) { text = instance.parameters_json(); });
     return copy_text(text, out, len);
 }

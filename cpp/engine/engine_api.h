@@ -119,7 +119,8 @@ typedef struct {
     void (*clear_outputs)(pyproc_instance* instance);
     void (*latency)(const pyproc_instance* instance, pyproc_latency* out);
     /* The module's declared parameters as JSON: {"parameters": [{"name", "type", "default",
-     * "value", "description", and "min"/"max"/"unit" or "options"}], "problems": [...]}.
+     * "value", "description", and "min"/"max"/"unit" or "options"}], "problems": [what of the
+     * given values was not used, in words], "refused": [those the declarations refused]}.
      * Returns the full length. */
     size_t (*parameters)(pyproc_instance* instance, char* out, size_t len);
     /* Asks for a parameter change (value: JSON, or text as --param gives it). Checked now:

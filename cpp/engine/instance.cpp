@@ -127,7 +127,8 @@ py::object Instance::params() const {
 std::string Instance::parameters_json() {
     if (parameter_set_.is_none())
         return py::module_::import("json").attr("dumps")(py::dict(
-            py::arg("parameters") = py::list(), py::arg("problems") = py::list())).cast<std::string>();
+            py::arg("parameters") = py::list(), py::arg("problems") = py::list(), py::arg("refused") = py::list()))
+            .cast<std::string>();
     return parameter_set_.attr("as_json")().cast<std::string>();
 }
 
@@ -155,7 +156,8 @@ void Instance::apply_parameter_changes_without_callbacks() {
 
 void Instance::apply_parameter_changes() {
     changes_pending_ = false;
-    const py::list changes = parameter_set_.attr("apply_pending")();
+    py::list changes;
+    guarded("applying parameter changes", [&] { changes = parameter_set_.attr("apply_pending")(); });
     if (changes.empty() || !py::hasattr(processor_, "parameter_changed")) return;
     for (const auto& change : changes) {
         const auto pair = change.cast<py::tuple>();
@@ -343,11 +345,14 @@ static bool as_state(const py::object& state) {
 }
 
 void Instance::add_python_event(const py::object& line, const py::object& state, const py::object& offset) {
+    // Python runs only before the lock: it may hand the GIL to a thread that then waits for the lock.
     const int64_t line_number = as_integer(line, "line");
     const bool on = as_state(state);
+    const int64_t sample_offset = as_integer(offset, "sample_offset");
     std::lock_guard<std::mutex> lock(outputs_mutex_);
     const int64_t last = block_length_ > 0 ? block_length_ - 1 : 0;
-    const int64_t sample_offset = in_range(offset, "sample_offset", 0, last);
+    if (sample_offset < 0 || sample_offset > last)
+        throw py::value_error("sample_offset must be 0-" + std::to_string(last) + ", got " + std::to_string(sample_offset));
     if (!acquiring_) {
         warn_once(warned_not_acquiring_, "add_python_event() while not acquiring (from __init__ or "
                                          "stop_acquisition): dropped, as the published plugin dropped it");

@@ -262,11 +262,7 @@ private:
     // --param values a module declares must fit it; one no module declares is a usage error too.
     void check_initial_values(const Node& node, const Options& options) {
         const JsonValue reply = parameters(node);
-        for (const auto& problem : reply.array_at("problems")) {
-            const std::string& text = problem.as_string();
-            if (text.find("which the module does not declare") == std::string::npos)
-                throw UsageError("--param: " + text);
-        }
+        for (const auto& refused : reply.array_at("refused")) throw UsageError("--param: " + refused.as_string());
         for (const auto& [name, value] : options.params) {
             unknown_params_[name] += declares(node, name) ? 0 : 1;
             if (unknown_params_[name] == static_cast<int>(options.scripts.size() * options.instances_per_script))

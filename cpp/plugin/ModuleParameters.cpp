@@ -45,6 +45,16 @@ StringArray options(const var& declaration) {
     return names;
 }
 
+// The GUI holds floats: 0.1 comes back as 0.100000001. The shortest text that reads back as the
+// same float is what was meant, and what the engine checks against the declared range.
+String shortestFloat(float number) {
+    for (int digits = 1; digits < 9; ++digits) {
+        const String text = String::formatted("%.*g", digits, double(number));
+        if (float(text.getDoubleValue()) == number) return text;
+    }
+    return String::formatted("%.9g", double(number));
+}
+
 // Slider steps of about a thousandth of the range, rounded to a power of ten.
 float stepFor(double low, double high) {
     const double range = high - low;
@@ -85,8 +95,23 @@ Parameter* createModuleParameter(ParameterOwner* owner, const var& declaration, 
 
 bool matchesDeclaration(Parameter* parameter, const var& declaration) {
     const auto type = kTypes.find(declaration["type"].toString());
-    return parameter && dynamic_cast<ModuleParameter*>(parameter) && type != kTypes.end() &&
-           parameter->getType() == type->second && parameter->getName() == declaration["name"].toString();
+    if (!parameter || !dynamic_cast<ModuleParameter*>(parameter) || type == kTypes.end() ||
+        parameter->getType() != type->second || parameter->getName() != declaration["name"].toString())
+        return false;
+    switch (parameter->getType()) {  // a new range or option list needs a new GUI parameter
+        case Parameter::FLOAT_PARAM: {
+            auto* number = static_cast<FloatParameter*>(parameter);
+            return number->getMinValue() == float(double(declaration["min"])) &&
+                   number->getMaxValue() == float(double(declaration["max"]));
+        }
+        case Parameter::INT_PARAM: {
+            auto* number = static_cast<IntParameter*>(parameter);
+            return number->getMinValue() == int(declaration["min"]) && number->getMaxValue() == int(declaration["max"]);
+        }
+        case Parameter::CATEGORICAL_PARAM:
+            return StringArray(static_cast<CategoricalParameter*>(parameter)->getCategories()) == options(declaration);
+        default: return true;
+    }
 }
 
 String engineValue(Parameter* parameter, const var& value) {
@@ -96,15 +121,24 @@ String engineValue(Parameter* parameter, const var& value) {
         if (int(value) >= 0 && int(value) < names.size()) converted = names[int(value)];
     } else if (parameter->getType() == Parameter::SELECTED_CHANNELS_PARAM && value.isArray() && value.size() == 1) {
         converted = value[0];
+    } else if (parameter->getType() == Parameter::FLOAT_PARAM && (value.isDouble() || value.isInt() || value.isInt64())) {
+        return shortestFloat(float(double(value)));
     }
     return JSON::toString(converted, true);
 }
 
 var guiValue(Parameter* parameter, const var& value) {
-    if (parameter->getType() == Parameter::CATEGORICAL_PARAM && value.isString())
-        return static_cast<CategoricalParameter*>(parameter)->getCategories().indexOf(value.toString());
-    if (parameter->getType() == Parameter::SELECTED_CHANNELS_PARAM && !value.isArray()) return Array<var>{value};
-    return value;
+    switch (parameter->getType()) {
+        case Parameter::CATEGORICAL_PARAM:
+            return value.isString() ? var(static_cast<CategoricalParameter*>(parameter)->getCategories().indexOf(value.toString()))
+                                    : value;
+        case Parameter::SELECTED_CHANNELS_PARAM: return value.isArray() ? value : var(Array<var>{value});
+        // The GUI's classes take only their own types (a Boolean ignores 1).
+        case Parameter::BOOLEAN_PARAM: return var(bool(value));
+        case Parameter::INT_PARAM: return var(int(value));
+        case Parameter::FLOAT_PARAM: return var(double(value));
+        default: return value;
+    }
 }
 
 }  // namespace pyproc::plugin

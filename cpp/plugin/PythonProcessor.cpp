@@ -191,16 +191,22 @@ void PythonProcessor::syncModuleParameters() {
         for (const auto& declaration : *list) {
             const String name = declaration["name"].toString();
             declared.add(name);
-            moduleValues[name] = JSON::toString(declaration["value"], true);
             Parameter* existing = getParameter(name);
             if (existing == nullptr) {
-                addParameter(pyproc::plugin::createModuleParameter(
+                Parameter* created = pyproc::plugin::createModuleParameter(
                     this, declaration, channels,
-                    [this](Parameter* parameter, var& value) { return requestModuleValue(parameter, value); }));
+                    [this](Parameter* parameter, var& value) { return requestModuleValue(parameter, value); });
+                moduleValues[name] = pyproc::plugin::engineValue(created, created->getValue());
+                addParameter(created);
             } else if (!pyproc::plugin::matchesDeclaration(existing, declaration)) {
-                LOGE("Python Processor: the module's parameter ", name, " changed its type; restart the GUI to see it");
-            } else if (existing->getType() == Parameter::SELECTED_CHANNELS_PARAM) {
-                static_cast<SelectedChannelsParameter*>(existing)->setChannelCount(channels);
+                LOGE("Python Processor: the module's parameter ", name, " changed its declaration; restart the GUI to see it");
+            } else {
+                if (existing->getType() == Parameter::SELECTED_CHANNELS_PARAM)
+                    static_cast<SelectedChannelsParameter*>(existing)->setChannelCount(channels);
+                // The engine's value (it may have refused a saved one): the check sees it as known.
+                const var value = pyproc::plugin::guiValue(existing, declaration["value"]);
+                moduleValues[name] = pyproc::plugin::engineValue(existing, value);
+                existing->setNextValue(value, false);
             }
         }
     }
@@ -242,7 +248,8 @@ void PythonProcessor::saveCustomParametersToXml(XmlElement* parentElement) {
 
 void PythonProcessor::loadCustomParametersFromXml(XmlElement* customParamsXml) {
     const XmlElement* values = customParamsXml ? customParamsXml->getChildByName("MODULE_PARAMETERS") : nullptr;
-    if (values == nullptr) return;
+    // A live instance took the values already, through its GUI parameters (parameterValueChanged).
+    if (values == nullptr || instance != nullptr) return;
     for (int i = 0; i < values->getNumAttributes(); ++i)
         moduleValues[values->getAttributeName(i)] = values->getAttributeValue(i);
 }
@@ -256,6 +263,12 @@ void PythonProcessor::parameterValueChanged(Parameter* parameter) {
     } else if (name == scriptParameter || name == streamParameter) {
         if (name == scriptParameter) moduleValues.clear();  // another module: the old one's values mean nothing
         rebuildInstance();
+    } else if (declaredParameters.contains(name)) {
+        // Set without setNextValue (loading settings into a live processor: paste, undo, "load"):
+        // the engine hears it here, unless it already has this value.
+        var value = parameter->getValue();
+        const String refusal = requestModuleValue(parameter, value);
+        if (refusal.isNotEmpty()) LOGE("Python Processor: ", refusal);
     }
     refreshStatus();
 }
@@ -280,7 +293,7 @@ void PythonProcessor::process(AudioBuffer<float>& buffer) {
     const uint16 streamId = builtStreamId;
     const int64 firstSample = getFirstSampleNumberForBlock(streamId);
     const int numSamples = static_cast<int>(getNumSamplesInBlock(streamId));
-    deliverRecordingCalls();
+    deliverRecordingCalls(false);
     api->begin_block(instance, firstSample, numSamples);
     checkForEvents(true);
     if (numSamples > 0 && builtChannels > 0)
@@ -358,7 +371,7 @@ bool PythonProcessor::startAcquisition() {
 bool PythonProcessor::stopAcquisition() {
     // The GUI stops its audio callbacks only after this: a block may still come, and skip.
     std::lock_guard<std::mutex> lock(engineMutex);
-    deliverRecordingCalls();
+    deliverRecordingCalls(true);
     if (api && instance) api->stop_acquisition(instance);
     return true;
 }
@@ -366,17 +379,31 @@ bool PythonProcessor::stopAcquisition() {
 // Recording starts and stops while blocks flow: the calls wait for the audio thread's next block
 // (or the end of acquisition), so that the audio thread never finds the engine busy and skips one.
 void PythonProcessor::startRecording() {
-    recordingDirectory = recordingFolder(this).getFullPathName();  // read only after the flag is seen
-    recordingStartPending = true;
+    const std::string directory = recordingFolder(this).getFullPathName().toStdString();
+    std::lock_guard<std::mutex> lock(recordingMutex);
+    pendingRecording.push_back(directory);
 }
 
-void PythonProcessor::stopRecording() { recordingStopPending = true; }
+void PythonProcessor::stopRecording() {
+    std::lock_guard<std::mutex> lock(recordingMutex);
+    pendingRecording.push_back(std::nullopt);
+}
 
-// With engineMutex held.
-void PythonProcessor::deliverRecordingCalls() {
+// With engineMutex held. The audio thread only tries the queue's lock: if the message thread holds
+// it this instant, the calls go with the next block.
+void PythonProcessor::deliverRecordingCalls(bool mayWait) {
+    std::unique_lock<std::mutex> lock(recordingMutex, std::defer_lock);
+    if (mayWait) lock.lock();
+    else if (!lock.try_lock()) return;
+    if (pendingRecording.empty()) return;
+    std::vector<std::optional<std::string>> calls;
+    calls.swap(pendingRecording);  // in the order they came: start, stop, start...
+    lock.unlock();
     if (!api || !instance) return;
-    if (recordingStartPending.exchange(false)) api->start_recording(instance, recordingDirectory.toRawUTF8());
-    if (recordingStopPending.exchange(false)) api->stop_recording(instance);
+    for (const auto& call : calls) {
+        if (call) api->start_recording(instance, call->c_str());
+        else api->stop_recording(instance);
+    }
 }
 
 void PythonProcessor::timerCallback() { refreshStatus(); }

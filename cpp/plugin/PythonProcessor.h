@@ -8,6 +8,9 @@
 
 #include <atomic>
 #include <functional>
+#include <optional>
+#include <string>
+#include <vector>
 #include <map>
 #include <mutex>
 
@@ -75,7 +78,7 @@ private:
     void refreshStatus();
     void logNewError(const String& error);
     void sendPythonOutputs(int64 firstSample, int numSamples);
-    void deliverRecordingCalls();
+    void deliverRecordingCalls(bool mayWait);
     void publishLatency();
     String statusJson() const;
     uint16 selectedStreamId() const;
@@ -107,9 +110,10 @@ private:
     Array<SpikeChannel*> ownSpikeChannels;
     std::atomic<bool> warnedSpikeShape{false};  // set by the audio thread
 
-    // start/stop_recording, waiting for the audio thread (see startRecording).
-    std::atomic<bool> recordingStartPending{false}, recordingStopPending{false};
-    String recordingDirectory;
+    // start_recording (its folder) and stop_recording (nullopt) calls, in order, waiting for the
+    // audio thread's next block (see startRecording). Reserved, so the swap never allocates there.
+    std::mutex recordingMutex;
+    std::vector<std::optional<std::string>> pendingRecording;
 
     // Written by the audio thread, read by the timer.
     std::atomic<double> liveP50{0}, liveP99{0}, liveBufferUs{0};

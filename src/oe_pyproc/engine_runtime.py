@@ -377,18 +377,26 @@ class ParameterSet:
     def __init__(self, declared, given, num_channels):
         """`given`: name -> value or text (saved, --param, kept from before a reload); what does not fit
         is reported in `problems` and the default is used."""
+        import threading
+
         self.declared = {p.name: p for p in declared}
         self.num_channels = num_channels
-        self.problems = []
+        self.problems = []  # what was not used, in words (the GUI shows them)
+        self.refused = []   # of those, given values the declarations refuse (pyproc-host stops on them)
+        self._lock = threading.Lock()  # requests come from the GUI's thread, changes apply on the audio thread
         values = {}
         for parameter in declared:
-            values[parameter.name] = parameter.check(parameter.default, "default", num_channels) \
-                if parameter.kind == "channel" else parameter.default
+            values[parameter.name] = parameter.default
+            if parameter.kind == "channel" and num_channels and parameter.default >= num_channels:
+                values[parameter.name] = 0  # a default past this stream's channels: the first one
+                self.problems.append("%s: default channel %d is not in this stream (channels 0 to %d); using 0"
+                                     % (parameter.name, parameter.default, num_channels - 1))
             if parameter.name in given:
                 try:
                     values[parameter.name] = self._parse(parameter, given[parameter.name])
                 except ParameterError as error:
                     self.problems.append(str(error))
+                    self.refused.append(str(error))
         for name in given:
             if name not in self.declared:
                 self.problems.append("a value was given for %r, which the module does not declare (declared: %s)"
@@ -404,11 +412,14 @@ class ParameterSet:
         """Checks a change now (ParameterError if refused) and keeps it for the next buffer."""
         if name not in self.declared:
             raise ParameterError("no parameter %r; declared: %s" % (name, ", ".join(self.declared) or "none"))
-        self.pending.append((name, self._parse(self.declared[name], value)))
+        parsed = self._parse(self.declared[name], value)
+        with self._lock:
+            self.pending.append((name, parsed))
 
     def apply_pending(self):
         """The waiting changes, applied now: [(name, value)] for the module's parameter_changed()."""
-        changes, self.pending = self.pending, []
+        with self._lock:
+            changes, self.pending = self.pending, []
         for name, value in changes:
             self.params._values[name] = value
         return changes
@@ -420,4 +431,5 @@ class ParameterSet:
         import json
 
         return json.dumps({"parameters": [dict(p.declaration(), value=self.params._values[p.name])
-                                          for p in self.declared.values()], "problems": self.problems})
+                                          for p in self.declared.values()], "problems": self.problems,
+                           "refused": self.refused})

@@ -450,7 +450,7 @@ def test_module_parameters_are_gui_parameters_saved_with_the_chain(new_gui, inpu
     session.stop()
     # A value saved for a parameter the module no longer declares is reported, not a crash.
     text = saved.read_text()
-    assert '<MODULE_PARAMETERS gain="3.0" enabled="false" mode="&quot;mute&quot;"/>' in text
+    assert '<MODULE_PARAMETERS gain="3" enabled="false" mode="&quot;mute&quot;"/>' in text
     saved.write_text(text.replace('<MODULE_PARAMETERS ', '<MODULE_PARAMETERS volume="2" '))
     fresh = new_gui(current_python_home(), folder="fresh")
     fresh.start(saved)

@@ -11,6 +11,7 @@ import os
 from typing import List, Optional, Sequence
 
 from . import PINNED_PYTHON
+from .folders import MACOS, WINDOWS
 
 ENGINES_IN_SHARED = "python-processor"  # <shared-api10>/python-processor/ holds the zip's engines
 PINNED = "%d.%d" % PINNED_PYTHON
@@ -44,7 +45,6 @@ def version_problem(version: str, engines: Sequence[str], folders: Sequence[str]
             "(oe-pyproc setup --create)" % (version, short, ", ".join(folders), PINNED, PINNED))
 
 
-def this_platform() -> str:
-    import sys
-
-    return {"win32": "windows", "darwin": "macos"}.get(sys.platform, "linux")
+def platform_of(system: str) -> str:
+    """The loader's name ("linux", "macos", "windows") for a ``platform.system()`` name."""
+    return {WINDOWS: "windows", MACOS: "macos"}.get(system, "linux")

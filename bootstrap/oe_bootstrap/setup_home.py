@@ -10,9 +10,9 @@ from . import ENV_NAME, PLUGIN_API
 from .atomic import WriteRefused
 from .chains import ChainError, set_python_home_in_chain
 from .conda import Discovery, find_env, find_frontends, preferred_frontend
-from .engines import engine_folders, find_engines, this_platform, version_problem
+from .engines import engine_folders, find_engines, platform_of, version_problem
 from .envcreate import CreateFailed, create_env, environment_yml_file
-from .folders import GuiFolders, gui_folders
+from .folders import GuiFolders, current_system, gui_folders
 from .gui_api import DEFAULT_PORT, GuiApiError, running_gui, set_python_home_live
 from .probe import probe_python
 from .pythonenv import inspect_env
@@ -98,7 +98,7 @@ def verify_env(python_home: str, report: Report, plugin_arch: Optional[str] = No
     shared = ([gui.shared] if gui else []) + ([os.path.join(bundle, "shared")] if bundle else [])
     folders = engine_folders(env.site_packages, shared)
     version_tag = "".join(version.split(".")[:2])
-    problem = version_problem(version, find_engines(version_tag, this_platform(), folders), folders)
+    problem = version_problem(version, find_engines(version_tag, platform_of(gui.system if gui else current_system()), folders), folders)
     if problem:
         raise SetupFailed("%s runs %s" % (python_home, problem))
     if "numpy" not in answer:

@@ -184,7 +184,7 @@ void latency(const pyproc_instance* handle, pyproc_latency* out) {
 }
 
 size_t parameters(pyproc_instance* handle, char* out, size_t len) {
-    std::string text = R"({"parameters": [], "problems": [], "refused": []})";
+    std::string text = kNoParametersJson;
     with_instance(handle, [&](Instance& instance) { text = instance.parameters_json(); });
     return copy_text(text, out, len);
 }

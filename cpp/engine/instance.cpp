@@ -62,7 +62,7 @@ Instance::Instance(std::string script_path, int32_t num_channels, double sample_
     if (!parameter_values.empty()) {
         try {
             given_values_ = py::module_::import("json").attr("loads")(parameter_values);
-        } catch (const py::error_already_set& error) {
+        } catch (const std::exception& error) {  // not JSON, or JSON but not an object
             warn_once("the parameter values given are not a JSON object: " + std::string(error.what()));
         }
     }
@@ -114,8 +114,7 @@ void Instance::load_parameters() {
     guarded("reading PyProcessor.parameters", [&] {
         py::list declared = runtime().attr("declared_parameters")(module_.attr("PyProcessor"));
         parameter_set_ = runtime().attr("ParameterSet")(declared, given_values_, num_channels_);
-        for (const auto& problem : parameter_set_.attr("problems"))
-            warn_once(problem.cast<std::string>() + " (the module got the default)");
+        for (const auto& problem : parameter_set_.attr("problems")) warn_once(problem.cast<std::string>());
     });
 }
 
@@ -125,10 +124,7 @@ py::object Instance::params() const {
 }
 
 std::string Instance::parameters_json() {
-    if (parameter_set_.is_none())
-        return py::module_::import("json").attr("dumps")(py::dict(
-            py::arg("parameters") = py::list(), py::arg("problems") = py::list(), py::arg("refused") = py::list()))
-            .cast<std::string>();
+    if (parameter_set_.is_none()) return kNoParametersJson;
     return parameter_set_.attr("as_json")().cast<std::string>();
 }
 

@@ -19,6 +19,9 @@ namespace py = pybind11;
 
 class Instance;
 
+// What parameters() answers for an instance without a loaded module.
+inline constexpr const char* kNoParametersJson = R"({"parameters": [], "problems": [], "refused": []})";
+
 // The `processor` object handed to PyProcessor.__init__; it outlives nothing:
 // once its instance is destroyed, calls raise instead of touching freed memory.
 struct ProcessorHandle {

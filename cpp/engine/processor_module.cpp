@@ -44,6 +44,6 @@ PYBIND11_EMBEDDED_MODULE(oe_pyprocessor, m) {
             "params", [](const ProcessorHandle& self) { return live(self).params(); },
             "The module's parameters' current values: params.threshold or params['threshold'].");
     // The parameter types a PyProcessor declares in its `parameters` list (engine_runtime's classes).
-    for (const char* name : {"Float", "Int", "Bool", "Choice", "String", "Channel", "Parameter", "ParameterError"})
+    for (const char* name : {"Float", "Int", "Bool", "Choice", "String", "Channel", "Parameter", "ParameterError", "Parameters"})
         m.attr(name) = pyproc::engine::runtime().attr(name);
 }

@@ -170,11 +170,15 @@ public:
                 node.node_id = kFirstInstanceNode + static_cast<int32_t>(nodes_.size());
                 node.instance = api_.create(node.script.c_str(), stream.num_channels(), stream.sample_rate,
                                             initial_values(options).c_str());
-                check_initial_values(node, options);
+                const JsonValue reply = parameters(node);
+                for (const auto& refused : reply.array_at("refused")) throw UsageError("--param: " + refused.as_string());
                 if (writer_) node.event_channel = writer_->add_event_channel(node.node_id, "Python Processor");
                 nodes_.push_back(std::move(node));
             }
         }
+        for (const auto& param : options.params)
+            if (std::none_of(nodes_.begin(), nodes_.end(), [&](const Node& node) { return declares(node, param.first); }))
+                throw UsageError("--param: no module declares a parameter '" + param.first + "'");
         if (writer_) input_events_ = writer_->add_event_channel(stream.source_node_id, stream.source_node_name);
     }
 
@@ -258,19 +262,6 @@ private:
             if (parameter.string_at("name") == name) return true;
         return false;
     }
-
-    // --param values a module declares must fit it; one no module declares is a usage error too.
-    void check_initial_values(const Node& node, const Options& options) {
-        const JsonValue reply = parameters(node);
-        for (const auto& refused : reply.array_at("refused")) throw UsageError("--param: " + refused.as_string());
-        for (const auto& [name, value] : options.params) {
-            unknown_params_[name] += declares(node, name) ? 0 : 1;
-            if (unknown_params_[name] == static_cast<int>(options.scripts.size() * options.instances_per_script))
-                throw UsageError("--param: no module declares a parameter '" + name + "'");
-        }
-    }
-
-    std::map<std::string, int> unknown_params_;
 
     // The block's own channels, or copies at uneven distances (alternately 0
     // and 8 floats of padding), which the engine cannot view without a copy.

@@ -16,7 +16,8 @@ using ValueCheck = std::function<String(Parameter* parameter, var& value)>;
 // One declaration of the engine's parameters JSON, as the GUI parameter that shows it.
 Parameter* createModuleParameter(ParameterOwner* owner, const var& declaration, int numChannels, ValueCheck check);
 
-// True if `parameter` was made by createModuleParameter for this declaration's name and type.
+// True if `parameter` was made by createModuleParameter for this declaration: name, type, and a
+// number's range or a choice's options (a changed one needs a new GUI parameter).
 bool matchesDeclaration(Parameter* parameter, const var& declaration);
 
 // The engine's form of a GUI value (JSON text): a choice's index becomes its name, a channel

@@ -223,20 +223,19 @@ String PythonProcessor::requestModuleValue(Parameter* parameter, var& value) {
         return name + ": the module does not declare this parameter (now: " + declaredParameters.joinIntoString(", ") + ")";
     const String engineForm = pyproc::plugin::engineValue(parameter, value);
     // The GUI sets a value twice (its request, then its undoable action): the engine hears it once.
-    if (moduleValues.count(name) && moduleValues[name] == engineForm) {
-        value = pyproc::plugin::guiValue(parameter, JSON::fromString(engineForm));
-        return {};
+    const bool known = moduleValues.count(name) && moduleValues[name] == engineForm;
+    if (!known) {
+        // Not under engineMutex: set_parameter may run beside process(), so the audio thread never
+        // skips a block for it. The instance only goes away on this (the message) thread.
+        char refusal[1024] = {0};
+        if (!api || !instance) return name + ": no module is loaded";
+        if (api->set_parameter(instance, name.toRawUTF8(), engineForm.toRawUTF8(), refusal, sizeof refusal) != 0) {
+            lastRefusal = String::fromUTF8(refusal);
+            return lastRefusal;
+        }
+        lastRefusal.clear();
+        moduleValues[name] = engineForm;
     }
-    // Not under engineMutex: set_parameter may run beside process(), so the audio thread never
-    // skips a block for it. The instance only goes away on this (the message) thread.
-    char refusal[1024] = {0};
-    if (!api || !instance) return name + ": no module is loaded";
-    if (api->set_parameter(instance, name.toRawUTF8(), engineForm.toRawUTF8(), refusal, sizeof refusal) != 0) {
-        lastRefusal = String::fromUTF8(refusal);
-        return lastRefusal;
-    }
-    lastRefusal.clear();
-    moduleValues[name] = engineForm;
     value = pyproc::plugin::guiValue(parameter, JSON::fromString(engineForm));  // any JSON value, not only objects
     return {};
 }

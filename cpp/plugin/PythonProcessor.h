@@ -111,7 +111,7 @@ private:
     std::atomic<bool> warnedSpikeShape{false};  // set by the audio thread
 
     // start_recording (its folder) and stop_recording (nullopt) calls, in order, waiting for the
-    // audio thread's next block (see startRecording). Reserved, so the swap never allocates there.
+    // audio thread's next block (see startRecording).
     std::mutex recordingMutex;
     std::vector<std::optional<std::string>> pendingRecording;
 

@@ -395,12 +395,12 @@ class ParameterSet:
                 try:
                     values[parameter.name] = self._parse(parameter, given[parameter.name])
                 except ParameterError as error:
-                    self.problems.append(str(error))
+                    self.problems.append("%s; the default %r is used" % (error, values[parameter.name]))
                     self.refused.append(str(error))
         for name in given:
             if name not in self.declared:
-                self.problems.append("a value was given for %r, which the module does not declare (declared: %s)"
-                                     % (name, ", ".join(self.declared) or "none"))
+                self.problems.append("a value was given for %r, which the module does not declare (declared: %s); "
+                                     "it is ignored" % (name, ", ".join(self.declared) or "none"))
         self.params = Parameters(declared, values)
         self.pending = []
 

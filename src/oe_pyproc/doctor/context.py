@@ -9,6 +9,7 @@ from functools import cached_property
 from typing import Dict, List, Mapping, Optional
 
 from oe_bootstrap import folders
+from oe_bootstrap.engines import platform_of
 from oe_bootstrap.folders import GuiFolders
 from oe_bootstrap.probe import ProbeResult, probe_python
 from oe_bootstrap.pythonenv import PythonEnv, UNIX_LAYOUT, WINDOWS_LAYOUT, conda_records
@@ -62,7 +63,7 @@ class DoctorContext:
     @property
     def runs_here(self) -> bool:
         """Whether the env's python can be started on this machine."""
-        here = {folders.WINDOWS: WINDOWS_ENV, folders.MACOS: MACOS_ENV}.get(self.system, LINUX_ENV)
+        here = platform_of(self.system)
         return self.env_platform == here
 
     @cached_property

@@ -196,6 +196,19 @@ int set_parameter(pyproc_instance* handle, const char* name, const char* value, 
     return refusal.empty() ? 0 : -1;
 }
 
+void describe(pyproc_instance* handle, const char* host_fields_json) {
+    if (host_fields_json) with_instance(handle, [&](Instance& instance) { instance.describe(host_fields_json); });
+}
+
+size_t live_status(const pyproc_instance* handle, char* out, size_t len) {
+    try {
+        const std::string none = R"({"path": "", "error": "no instance", "names": []})";
+        return copy_text(handle && handle->instance ? handle->instance->live_status() : none, out, len);
+    } catch (...) {
+        return copy_text("{}", out, len);
+    }
+}
+
 const pyproc_engine_api api_table = {
     PYPROC_ENGINE_ABI_VERSION,
     start,
@@ -219,6 +232,8 @@ const pyproc_engine_api api_table = {
     latency,
     parameters,
     set_parameter,
+    describe,
+    live_status,
 };
 
 }  // namespace

@@ -4,7 +4,7 @@
  * call, but calls on one instance must not overlap, except state, error_text,
  * warning_text, parameters and set_parameter, which may be called while another
  * thread is inside process() (a GUI reads the status and takes parameter changes
- * without ever making the audio thread wait for them).
+ * without ever making the audio thread wait for them), and live_status.
  *
  * The loader resolves PYPROC_ENGINE_ENTRY with dlsym/GetProcAddress and checks
  * abi_version before using anything else. */
@@ -18,7 +18,7 @@
 extern "C" {
 #endif
 
-#define PYPROC_ENGINE_ABI_VERSION 2u
+#define PYPROC_ENGINE_ABI_VERSION 3u
 #define PYPROC_ENGINE_ENTRY "pyproc_engine_entry"
 
 #if defined(_WIN32)
@@ -127,6 +127,13 @@ typedef struct {
      * 0, or -1 with the refusal (naming the parameter and the allowed values) in err and the
      * old value kept. Applied before the next process(), then parameter_changed(name, value). */
     int (*set_parameter)(pyproc_instance* instance, const char* name, const char* value, char* err, size_t err_len);
+
+    /* Live values (docs/live.md). describe: the host's fields for the instance's ring meta, a JSON
+     * object such as {"program": "pyproc-host", "node_id": 105}. live_status: {"path": the ring file
+     * ("" without one), "error": why there is none, "names": [{"name", "kind", "count"}]}; returns the
+     * full length. */
+    void (*describe)(pyproc_instance* instance, const char* host_fields_json);
+    size_t (*live_status)(const pyproc_instance* instance, char* out, size_t len);
 } pyproc_engine_api;
 
 typedef const pyproc_engine_api* (*pyproc_engine_entry_fn)(void);

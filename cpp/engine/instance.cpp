@@ -4,6 +4,8 @@
 #include <chrono>
 #include <cstring>
 
+#include "json_escape.h"
+
 #include "interpreter.h"
 
 namespace pyproc::engine {
@@ -58,6 +60,8 @@ Instance::Instance(std::string script_path, int32_t num_channels, double sample_
       num_channels_(num_channels),
       sample_rate_(sample_rate) {
     handle_ = py::cast(ProcessorHandle{this});
+    ring_file_ = std::make_unique<live::RingFile>(static_cast<uint64_t>(id_), live::configured_capacity());
+    write_meta(py::dict());
     parameter_set_ = py::none();
     if (!parameter_values.empty()) {
         try {
@@ -213,6 +217,7 @@ void Instance::warn_once(bool& warned, const std::string& warning) {
 }
 
 void Instance::begin_block(int64_t first_sample_number, int32_t num_samples) {
+    current_sample_.store(first_sample_number, std::memory_order_relaxed);
     std::lock_guard<std::mutex> lock(outputs_mutex_);
     block_start_ = first_sample_number;
     block_length_ = num_samples;
@@ -292,6 +297,7 @@ void Instance::process(float* const* channels, int32_t num_channels, int32_t num
 
 void Instance::ttl_event(int32_t source_node, const char* channel_name, int64_t sample_number, uint8_t line,
                          uint8_t state) {
+    publish_event(sample_number, line, state != 0, 0);
     if (state_ != PYPROC_READY || !py::hasattr(processor_, "handle_ttl_event")) return;
     guarded("handle_ttl_event()", [&] {
         processor_.attr("handle_ttl_event")(source_node, channel_name ? channel_name : "", sample_number, line,
@@ -362,6 +368,7 @@ void Instance::add_python_event(const py::object& line, const py::object& state,
         return;
     }
     pending_.events.push_back({block_start_ + sample_offset, static_cast<uint8_t>(line_number), on ? uint8_t{1} : uint8_t{0}});
+    publish_event(block_start_ + sample_offset, static_cast<uint8_t>(line_number), on, 1);
 }
 
 void Instance::add_python_spike(const py::object& sample_number, const py::object& waveform,
@@ -399,6 +406,161 @@ pyproc_outputs Instance::take_outputs() {
 void Instance::clear_outputs() {
     std::lock_guard<std::mutex> lock(outputs_mutex_);
     delivered_.clear();
+}
+
+}  // namespace pyproc::engine
+
+// -- live values (docs/live.md) ------------------------------------------------------------------
+
+namespace pyproc::engine {
+
+namespace {
+
+[[noreturn]] void raise(const py::object& exception) {
+    PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exception.ptr())), exception.ptr());
+    throw py::error_already_set();
+}
+
+uint8_t kind_code(const std::string& kind) {
+    if (kind == "scalar") return live::kScalar;
+    if (kind == "curve") return live::kCurve;
+    if (kind == "image") return live::kImage;
+    return live::kPicture;
+}
+
+// The name's UTF-8 when it is one the ring takes as is; else the runtime's check raises.
+std::string checked_name(const py::object& name) {
+    Py_ssize_t length = 0;
+    const char* text = PyUnicode_Check(name.ptr()) ? PyUnicode_AsUTF8AndSize(name.ptr(), &length) : nullptr;
+    if (!text || length == 0 || length > 63 || std::memchr(text, '\0', static_cast<size_t>(length))) {
+        PyErr_Clear();
+        runtime().attr("check_published_name")(name);
+        throw py::value_error("publish(): name is not usable");  // not reached: the check raised
+    }
+    return std::string(text, static_cast<size_t>(length));
+}
+
+}  // namespace
+
+void Instance::write_meta(const py::dict& host_fields) {
+    if (!ring_file_->ring().valid()) return;
+    py::dict meta;
+    meta["program"] = "";
+    meta["node_id"] = py::none();
+    for (const auto& item : host_fields) meta[item.first] = item.second;
+    meta["script"] = script_path_;
+    meta["sample_rate"] = sample_rate_;
+    meta["num_channels"] = num_channels_;
+    meta["instance"] = id_;
+    ring_file_->ring().set_meta(py::module_::import("json").attr("dumps")(meta).cast<std::string>());
+}
+
+void Instance::describe(const std::string& host_fields_json) {
+    py::object fields = py::module_::import("json").attr("loads")(host_fields_json);
+    if (!py::isinstance<py::dict>(fields)) throw std::invalid_argument("describe() takes a JSON object");
+    write_meta(fields);
+}
+
+uint32_t Instance::name_index(const py::object& name, uint8_t kind) {
+    const std::string text = checked_name(name);
+    uint8_t registered = kind;
+    const int index = ring_file_->ring().find_or_add_name(text.data(), text.size(), &registered);
+    if (index == -1) raise(runtime().attr("too_many_names_error")(name));
+    if (index == -2) raise(runtime().attr("kind_change_error")(name, registered, kind));
+    return static_cast<uint32_t>(index);
+}
+
+void Instance::write_frame(uint32_t name_index, uint8_t kind, uint8_t dtype, const std::vector<uint32_t>& shape,
+                           const void* values, size_t value_bytes, const void* x, size_t x_bytes,
+                           const py::object& name) {
+    live::Ring& ring = ring_file_->ring();
+    live::FrameHeader frame{};
+    frame.name_index = name_index;
+    frame.kind = kind;
+    frame.dtype = dtype;
+    frame.ndim = static_cast<uint8_t>(shape.size());
+    frame.has_x = x ? 1 : 0;
+    frame.sample_number = current_sample_.load(std::memory_order_relaxed);
+    for (size_t i = 0; i < shape.size() && i < 2; ++i) frame.shape[i] = shape[i];
+    uint8_t* payload = ring.begin_frame(frame, value_bytes + x_bytes);
+    if (!payload)
+        raise(runtime().attr("too_large_error")(name, value_bytes + x_bytes, ring.max_frame_bytes()));
+    std::memcpy(payload, values, value_bytes);
+    if (x) std::memcpy(payload + value_bytes, x, x_bytes);
+    ring.commit();
+}
+
+void Instance::publish(const py::object& name, const py::object& value, const py::object& x) {
+    const bool have_ring = ring_file_->ring().valid();
+    // The common values are copied from here; the runtime normalizes the rest, and says what is wrong.
+    if (x.is_none() && (PyFloat_Check(value.ptr()) || (PyLong_Check(value.ptr())))) {
+        const double number = PyFloat_Check(value.ptr()) ? PyFloat_AS_DOUBLE(value.ptr()) : PyLong_AsDouble(value.ptr());
+        if (number == -1.0 && PyErr_Occurred()) throw py::error_already_set();
+        if (!have_ring) return warn_once(warned_no_ring_, "publish(): " + ring_file_->error() + "; nothing is published");
+        return write_frame(name_index(name, live::kScalar), live::kScalar, live::kFloat64, {}, &number, sizeof number,
+                           nullptr, 0, name);
+    }
+    py::object values = py::none();  // a C-contiguous array once known
+    py::object xs = py::none();
+    uint8_t kind = 0;
+    if (x.is_none() && py::isinstance<py::array_t<float>>(value)) {
+        const auto array = py::reinterpret_borrow<py::array>(value);
+        if ((array.ndim() == 1 || array.ndim() == 2) && array.size() > 0 &&
+            (array.flags() & py::array::c_style)) {
+            values = array;
+            kind = array.ndim() == 1 ? live::kCurve : live::kImage;
+        }
+    }
+    if (values.is_none()) {
+        const py::tuple normalized = runtime().attr("published_value")(name, value, x);
+        kind = kind_code(normalized[0].cast<std::string>());
+        if (kind == live::kScalar) return publish(name, normalized[1], py::none());
+        values = normalized[1];
+        xs = normalized[2];
+    }
+    const auto array = py::reinterpret_borrow<py::array>(values);
+    if (!have_ring) return warn_once(warned_no_ring_, "publish(): " + ring_file_->error() + "; nothing is published");
+    std::vector<uint32_t> shape;
+    for (py::ssize_t i = 0; i < array.ndim() && i < 2; ++i) shape.push_back(static_cast<uint32_t>(array.shape(i)));
+    const uint8_t dtype = kind == live::kPicture ? live::kUint8 : live::kFloat32;
+    const size_t value_bytes = static_cast<size_t>(array.nbytes());
+    const py::array x_array = xs.is_none() ? py::array() : xs.cast<py::array>();
+    write_frame(name_index(name, kind), kind, dtype, shape, array.data(), value_bytes,
+                xs.is_none() ? nullptr : x_array.data(), xs.is_none() ? 0 : static_cast<size_t>(x_array.nbytes()), name);
+}
+
+void Instance::publish_event(int64_t sample_number, uint8_t line, bool on, uint8_t direction) {
+    live::Ring& ring = ring_file_->ring();
+    if (!ring.valid()) return;
+    live::FrameHeader frame{};
+    frame.name_index = live::kEventName;
+    frame.kind = live::kEvent;
+    frame.dtype = live::kUint8;
+    frame.ndim = 1;
+    frame.shape[0] = 3;
+    frame.sample_number = sample_number;
+    uint8_t* payload = ring.begin_frame(frame, 3);
+    payload[0] = line;
+    payload[1] = on ? 1 : 0;
+    payload[2] = direction;
+    ring.commit();
+}
+
+std::string Instance::live_status() const {
+    std::string json = "{\"path\": " + json_escape(ring_file_->path()) + ", \"error\": " +
+                       json_escape(ring_file_->error()) + ", \"names\": [";
+    const live::Ring& ring = ring_file_->ring();
+    for (uint32_t i = 0; ring.valid() && i < live::kNameSlots; ++i) {
+        const live::NameEntry& entry = ring.name(i);
+        if (!entry.used.load(std::memory_order_acquire)) break;
+        json += std::string(i ? ", " : "") + "{\"name\": " + json_escape(entry.name) + ", \"kind\": \"" +
+                (entry.kind == live::kScalar  ? "scalar"
+                 : entry.kind == live::kCurve ? "curve"
+                 : entry.kind == live::kImage ? "image"
+                                              : "picture") +
+                "\", \"count\": " + std::to_string(entry.count.load(std::memory_order_acquire)) + "}";
+    }
+    return json + "]}";
 }
 
 }  // namespace pyproc::engine

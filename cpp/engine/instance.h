@@ -6,12 +6,14 @@
 
 #include <atomic>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include "engine_api.h"
 #include "latency.h"
+#include "live_ring.h"
 
 namespace pyproc::engine {
 
@@ -71,6 +73,14 @@ public:
 
     // Moves what Python sent so far into the delivered view (valid until the
     // next call of either); Python threads of the module may keep sending.
+    // processor.publish(name, value, x=None): into the live ring (docs/live.md); raises on bad input.
+    void publish(const py::object& name, const py::object& value, const py::object& x);
+    // The host's description of the instance (program, node_id...), merged into the ring's meta.
+    void describe(const std::string& host_fields_json);
+    // The ring's path, its error if it could not be made, and each published name with its count, as
+    // JSON; reads only the ring's atomics, so it may run beside process().
+    std::string live_status() const;
+
     pyproc_outputs take_outputs();
     void clear_outputs();
     const LatencyStats& latency() const { return latency_; }
@@ -96,6 +106,11 @@ private:
     };
 
     void load();
+    void write_meta(const py::dict& host_fields);
+    void publish_event(int64_t sample_number, uint8_t line, bool on, uint8_t direction);
+    void write_frame(uint32_t name_index, uint8_t kind, uint8_t dtype, const std::vector<uint32_t>& shape,
+                     const void* values, size_t value_bytes, const void* x, size_t x_bytes, const py::object& name);
+    uint32_t name_index(const py::object& name, uint8_t kind);
     void load_parameters();
     void apply_parameter_changes();
     void apply_parameter_changes_without_callbacks();
@@ -142,6 +157,11 @@ private:
     Outputs pending_;
     Outputs delivered_;
     LatencyStats latency_;
+
+    // The live ring: written with the GIL held (so by one thread at a time), read by other processes.
+    std::unique_ptr<live::RingFile> ring_file_;
+    std::atomic<int64_t> current_sample_{0};  // first sample of the last block begun: publish()'s stamp
+    bool warned_no_ring_ = false;
 };
 
 }  // namespace pyproc::engine

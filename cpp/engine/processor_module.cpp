@@ -38,6 +38,15 @@ PYBIND11_EMBEDDED_MODULE(oe_pyprocessor, m) {
             py::arg("electrode") = "Python Spikes",
             "Sends a spike at `sample_number` with `waveform` (channels x samples, microvolts) and an "
             "optional `sorted_id` (0-65535).")
+        .def(
+            "publish",
+            [](const ProcessorHandle& self, py::object name, py::object value, py::object x) {
+                live(self).publish(name, value, x);
+            },
+            py::arg("name"), py::arg("value"), py::arg("x") = py::none(),
+            "Publishes `value` under `name` for the live viewer, stamped with the current buffer's first "
+            "sample number: a number (a strip chart), a 1-D array (a curve, with optional `x`), a 2-D array "
+            "(an image) or an (H, W, 3|4) uint8 picture.")
         .def_property_readonly("num_channels", [](const ProcessorHandle& self) { return live(self).num_channels(); })
         .def_property_readonly("sample_rate", [](const ProcessorHandle& self) { return live(self).sample_rate(); })
         .def_property_readonly(

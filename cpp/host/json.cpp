@@ -383,29 +383,4 @@ JsonValue load_json_file(const std::filesystem::path& path) {
     return parse_json(contents.str(), "'" + path.string() + "'");
 }
 
-std::string json_escape(const std::string& s) {
-    std::string out = "\"";
-    for (const char c : s) {
-        switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\b': out += "\\b"; break;
-            case '\f': out += "\\f"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
-            default:
-                if (static_cast<unsigned char>(c) < 0x20) {
-                    static const char kHex[] = "0123456789abcdef";
-                    out += "\\u00";
-                    out += kHex[(c >> 4) & 0xF];
-                    out += kHex[c & 0xF];
-                } else {
-                    out += c;  // UTF-8 bytes pass through unchanged
-                }
-        }
-    }
-    return out + "\"";
-}
-
 }  // namespace pyproc::host

@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "json_escape.h"
+
 namespace pyproc::host {
 
 class JsonValue {
@@ -84,7 +86,6 @@ JsonValue parse_json(const std::string& text, const std::string& source_name = "
 // Reads and parses a JSON file; errors name the file.
 JsonValue load_json_file(const std::filesystem::path& path);
 
-// S as a quoted JSON string literal, e.g. a"b -> "a\"b".
-std::string json_escape(const std::string& s);
+using pyproc::json_escape;
 
 }  // namespace pyproc::host

@@ -170,6 +170,8 @@ public:
                 node.node_id = kFirstInstanceNode + static_cast<int32_t>(nodes_.size());
                 node.instance = api_.create(node.script.c_str(), stream.num_channels(), stream.sample_rate,
                                             initial_values(options).c_str());
+                api_.describe(node.instance, ("{\"program\": \"pyproc-host\", \"node_id\": " +
+                                              std::to_string(node.node_id) + "}").c_str());
                 const JsonValue reply = parameters(node);
                 for (const auto& refused : reply.array_at("refused")) throw UsageError("--param: " + refused.as_string());
                 if (writer_) node.event_channel = writer_->add_event_channel(node.node_id, "Python Processor");

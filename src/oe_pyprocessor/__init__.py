@@ -23,6 +23,13 @@ exception types with the same messages, and it records what the module sent:
     one per ``add_python_spike`` call. ``waveform`` is a read-only float32
     channels x samples copy of what was sent.
 
+``processor.published``
+    a list of :class:`Published` ``(name, kind, sample_number, value, x)``, one per
+    ``publish`` call, holding what the ring would hold: ``kind`` is "scalar",
+    "curve", "image" or "picture", ``value`` a float or a read-only copy (float32;
+    uint8 RGBA for a picture). :meth:`PythonProcessor.published_values` gives one
+    name's values.
+
 ``processor.warnings``
     the engine's warnings, each once, with its text: an event on a line outside
     0-255 or sent while not acquiring is dropped (as the published plugin
@@ -49,10 +56,11 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
+from oe_pyproc import engine_runtime
 from oe_pyproc.engine_runtime import (Bool, Channel, Choice, Float, Int, Parameter, ParameterError,  # noqa: E402
                                       Parameters, String)
 
-__all__ = ["PythonProcessor", "TtlEvent", "SpikeOut", "describe", "Float", "Int", "Bool", "Choice", "String",
+__all__ = ["PythonProcessor", "TtlEvent", "SpikeOut", "Published", "describe", "Float", "Int", "Bool", "Choice", "String",
            "Channel", "Parameter", "ParameterError", "Parameters"]
 
 _INT64_MAX = 2**63 - 1
@@ -67,6 +75,17 @@ class TtlEvent:
     state: bool
     sample_offset: int
     sample_number: int
+
+
+@dataclass(frozen=True, eq=False)
+class Published:
+    """A value published with ``processor.publish``, as the live ring keeps it."""
+
+    name: str
+    kind: str
+    sample_number: int
+    value: object
+    x: Optional[np.ndarray]
 
 
 @dataclass(frozen=True, eq=False)
@@ -144,6 +163,8 @@ class PythonProcessor:
         self._block_length = 0
         self.events: List[TtlEvent] = []
         self.spikes: List[SpikeOut] = []
+        self.published: List[Published] = []
+        self._published_kinds: dict = {}
         self.warnings: List[str] = []
         self._warned: set = set()
         self.acquiring = True
@@ -200,6 +221,28 @@ class PythonProcessor:
         values.setflags(write=False)
         self.spikes.append(SpikeOut(sample, values, sorted_number, electrode))
 
+    def publish(self, name, value, x=None) -> None:
+        """Publishes `value` under `name` for the live viewer, stamped with the current buffer's first sample
+        number: a number (a strip chart), a 1-D array (a curve, with optional `x`), a 2-D array (an image) or
+        an (H, W, 3|4) uint8 picture."""
+        kind, kept, xs = engine_runtime.published_value(name, value, x)
+        known = self._published_kinds.get(name)
+        if known is None:
+            if len(self._published_kinds) >= engine_runtime.MAX_NAMES:
+                raise engine_runtime.too_many_names_error(name)
+            self._published_kinds[name] = known = kind
+        if known != kind:
+            raise engine_runtime.kind_change_error(name, known, kind)
+        if isinstance(kept, np.ndarray):
+            kept = np.array(kept, copy=True)
+            kept.setflags(write=False)
+        self.published.append(Published(name, kind, self._block_start, kept, xs))
+
+    def published_values(self, name: str) -> Tuple[np.ndarray, list]:
+        """(sample numbers, values) of everything published under `name`."""
+        found = [p for p in self.published if p.name == name]
+        return np.array([p.sample_number for p in found], dtype=np.int64), [p.value for p in found]
+
     # -- the stand-in's own controls (what the engine does around the module) ------
 
     def begin_block(self, first_sample_number: int, num_samples: int) -> None:
@@ -229,6 +272,7 @@ class PythonProcessor:
         """Forgets the recorded events, spikes and warnings."""
         self.events.clear()
         self.spikes.clear()
+        self.published.clear()
         self.warnings.clear()
         self._warned.clear()
 

@@ -1,0 +1,288 @@
+"""Reading live values: what running modules publish with ``processor.publish(name, value)``.
+
+Every Python Processor instance on this machine (in the Open Ephys GUI or ``pyproc-host``) has a ring
+file in :func:`live_dir`; the ring's layout is in docs/live.md. Reading never slows the writer: a reader
+that falls behind loses the oldest frames, and says how many (``Reader.lost``).
+
+In a notebook::
+
+    from oe_pyproc import live
+    for frame in live.frames():                  # every instance, new ones too, until interrupted
+        if frame.name == "band_power":
+            print(frame.sample_number, frame.value)
+"""
+from __future__ import annotations
+
+import json
+import mmap
+import os
+import struct
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Iterator, List, Mapping, Optional, Tuple, Union
+
+import numpy as np
+
+MAGIC = b"OEPYLIV1"
+LAYOUT_VERSION = 1
+SUFFIX = ".oelive"
+KINDS = ("scalar", "curve", "image", "picture", "event")
+DIRECTIONS = ("received", "sent")
+DTYPES = (np.float64, np.float32, np.uint8)
+EMPTY = 2 ** 64 - 1
+EVENT_NAME = 2 ** 32 - 1
+META_OFFSET = 128
+NAME_SLOTS = 64
+NAME_BYTES = 104
+
+_HEADER = struct.Struct("<8sII QQ QQQQ QQQ III")  # up to the meta length (docs/live.md)
+_NAME = struct.Struct("<IIQq104s")
+_SLOT = struct.Struct("<QQII")
+_FRAME = struct.Struct("<IBBBBqIIQ")
+
+
+def live_dir(platform: str = sys.platform, environ: Mapping[str, str] = os.environ,
+             uid: Optional[int] = None, dev_shm: Optional[bool] = None) -> Path:
+    """The folder of the ring files (docs/live.md; the engine's live_dir() follows the same rule)."""
+    if environ.get("OE_PYPROC_LIVE_DIR"):
+        return Path(environ["OE_PYPROC_LIVE_DIR"])
+    if platform == "win32":
+        temp = environ.get("TEMP") or environ.get("TMP") or "C:\\Windows\\Temp"
+        return Path(temp + "\\oe-pyproc-live")
+    user = str(os.getuid() if uid is None else uid)
+    if platform.startswith("linux") and (os.path.isdir("/dev/shm") if dev_shm is None else dev_shm):
+        return Path("/dev/shm/oe-pyproc-live-" + user)
+    temp = (environ.get("TMPDIR") or "").rstrip("/") or "/tmp"
+    return Path(temp + "/oe-pyproc-live-" + user)
+
+
+@dataclass
+class Frame:
+    """One published value, or one TTL event the module received or sent (kind "event")."""
+
+    instance: str
+    seq: int
+    kind: str
+    name: Optional[str]
+    sample_number: int
+    value: Union[float, np.ndarray, None]
+    x: Optional[np.ndarray] = None
+    line: Optional[int] = None
+    state: Optional[bool] = None
+    direction: Optional[str] = None
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    if sys.platform == "win32":
+        import ctypes
+
+        handle = ctypes.windll.kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+        if not handle:
+            return False
+        ctypes.windll.kernel32.CloseHandle(handle)
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Instance:
+    """One running Python Processor instance, seen through its ring file."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        with open(self.path, "rb") as file:
+            self._map = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+        fields = _HEADER.unpack_from(self._map, 0)
+        if fields[0] != MAGIC or fields[1] != LAYOUT_VERSION:
+            self._map.close()
+            raise ValueError("%s is not a live ring of layout %d" % (self.path, LAYOUT_VERSION))
+        (_, _, self.index_slots, self.pid, self.instance_id, self._index_offset, self._names_offset,
+         self._data_offset, self.capacity) = fields[:9]
+        self.key = "%d-%d" % (self.pid, self.instance_id)
+        meta = self._meta()
+        self.program: str = meta.get("program") or "unknown"
+        self.node_id: Optional[int] = meta.get("node_id")
+        self.script: str = meta.get("script", "")
+        self.name: str = Path(self.script).stem if self.script else "(no script)"
+        self.sample_rate: float = float(meta.get("sample_rate") or 0.0)
+        self.num_channels: int = int(meta.get("num_channels") or 0)
+
+    def _meta(self) -> dict:
+        for _ in range(100):  # the seqlock: odd while the host rewrites it
+            before = struct.unpack_from("<I", self._map, 92)[0]
+            length = struct.unpack_from("<I", self._map, 96)[0]
+            text = bytes(self._map[META_OFFSET:META_OFFSET + length])
+            if before % 2 == 0 and struct.unpack_from("<I", self._map, 92)[0] == before:
+                try:
+                    return json.loads(text.decode("utf-8")) if text else {}
+                except ValueError:
+                    pass
+            time.sleep(0.001)
+        return {}
+
+    @property
+    def label(self) -> str:
+        node = "%d " % self.node_id if self.node_id is not None else ""
+        return node + self.name
+
+    @property
+    def ended(self) -> bool:
+        return bool(struct.unpack_from("<I", self._map, 88)[0])
+
+    @property
+    def alive(self) -> bool:
+        """False once the instance ended, its file is gone or its process died."""
+        return not self.ended and self.path.exists() and _process_alive(self.pid)
+
+    def _u64(self, offset: int) -> int:
+        return struct.unpack_from("<Q", self._map, offset)[0]
+
+    def names(self) -> Dict[str, Tuple[str, int]]:
+        """Each published name with its kind and how many values it has published so far."""
+        found = {}
+        for i in range(NAME_SLOTS):
+            used, kind, count, _, text = _NAME.unpack_from(self._map, self._names_offset + 128 * i)
+            if not used:
+                break
+            found[text.split(b"\0", 1)[0].decode("utf-8", "replace")] = (KINDS[kind], count)
+        return found
+
+    def _name(self, index: int) -> str:
+        text = _NAME.unpack_from(self._map, self._names_offset + 128 * index)[4]
+        return text.split(b"\0", 1)[0].decode("utf-8", "replace")
+
+    def reader(self, start: str = "oldest") -> "Reader":
+        """Frames from the oldest still in the ring ("oldest") or only those published from now ("now")."""
+        return Reader(self, start)
+
+    def close(self) -> None:
+        self._map.close()
+
+    def __repr__(self) -> str:
+        return "<live.Instance %s: %s in %s (pid %d)>" % (self.key, self.label, self.program, self.pid)
+
+
+class Reader:
+    """Reads one instance's frames in order; ``lost`` counts those overwritten before they were read."""
+
+    def __init__(self, instance: Instance, start: str = "oldest"):
+        if start not in ("oldest", "now"):
+            raise ValueError("start must be 'oldest' or 'now', got %r" % (start,))
+        self.instance = instance
+        self.lost = 0
+        written = self._written()
+        self._next = self._oldest(written) if start == "oldest" else written
+
+    def _written(self) -> int:
+        return self.instance._u64(64)
+
+    def _oldest(self, written: int) -> int:
+        return max(0, written - self.instance.index_slots)
+
+    def read(self, max_frames: Optional[int] = None) -> List[Frame]:
+        """Every frame published since the last read (at most max_frames); never waits."""
+        frames: List[Frame] = []
+        written = self._written()
+        while self._next < written and (max_frames is None or len(frames) < max_frames):
+            if self._next < self._oldest(written):
+                self.lost += self._oldest(written) - self._next
+                self._next = self._oldest(written)
+            frame = self._copy(self._next)
+            if frame is None:
+                self.lost += 1
+            else:
+                frames.append(frame)
+            self._next += 1
+            written = self._written()
+        return frames
+
+    def _copy(self, seq: int) -> Optional[Frame]:
+        inst = self.instance
+        slot = inst._index_offset + 32 * (seq % inst.index_slots)
+        stamp, start, length, _ = _SLOT.unpack_from(inst._map, slot)
+        if stamp != seq:
+            return None
+        offset = inst._data_offset + start % inst.capacity
+        raw = bytes(inst._map[offset:offset + length])
+        # Intact only if the slot still names this frame and the writer has not reserved past it.
+        if _SLOT.unpack_from(inst._map, slot)[0] != seq or inst._u64(72) - start > inst.capacity:
+            return None
+        return _decode(inst, seq, raw)
+
+
+def _decode(inst: Instance, seq: int, raw: bytes) -> Frame:
+    name_index, kind, dtype, ndim, has_x, sample_number, rows, columns, _ = _FRAME.unpack_from(raw, 0)
+    payload = memoryview(raw)[_FRAME.size:]
+    if kind == 4:
+        line, state, direction = payload[0], payload[1], payload[2]
+        return Frame(inst.key, seq, "event", None, sample_number, None, line=line, state=bool(state),
+                     direction=DIRECTIONS[direction])
+    name = inst._name(name_index)
+    if kind == 0:
+        return Frame(inst.key, seq, "scalar", name, sample_number, struct.unpack_from("<d", payload, 0)[0])
+    shape = (rows,) if ndim == 1 else (rows, columns, 4) if kind == 3 else (rows, columns)
+    count = int(np.prod(shape))
+    values = np.frombuffer(payload, dtype=DTYPES[dtype], count=count).reshape(shape)
+    x = None
+    if has_x:
+        x = np.frombuffer(payload, dtype=np.float32, count=rows, offset=values.nbytes)
+    return Frame(inst.key, seq, KINDS[kind], name, sample_number, values, x)
+
+
+def instances(directory: Optional[Path] = None) -> List[Instance]:
+    """The running instances on this machine; ring files left by processes that died are removed."""
+    folder = Path(directory) if directory is not None else live_dir()
+    found = []
+    for path in sorted(folder.glob("*" + SUFFIX)) if folder.is_dir() else []:
+        try:
+            instance = Instance(path)
+        except (OSError, ValueError, struct.error):
+            continue  # being created, or just removed
+        if instance.alive:
+            found.append(instance)
+            continue
+        instance.close()
+        if not _process_alive(instance.pid):
+            try:
+                path.unlink()
+            except OSError:
+                pass
+    return found
+
+
+def frames(start: str = "now", poll_interval: float = 0.02, directory: Optional[Path] = None,
+           rescan_interval: float = 0.5) -> Iterator[Frame]:
+    """Yields the frames of every running instance as they come, picking up instances that start later;
+    runs until the caller stops iterating."""
+    readers: Dict[str, Reader] = {}
+    last_scan = 0.0
+    first_scan = True
+    while True:
+        now = time.monotonic()
+        if now - last_scan >= rescan_interval:
+            last_scan = now
+            for instance in instances(directory):
+                if instance.key in readers:
+                    instance.close()
+                else:  # one that starts later: everything it published is new to us
+                    readers[instance.key] = instance.reader(start if first_scan else "oldest")
+            first_scan = False
+        got_any = False
+        for key, reader in list(readers.items()):
+            batch = reader.read()
+            got_any = got_any or bool(batch)
+            yield from batch
+            if not batch and not reader.instance.alive:
+                reader.instance.close()
+                del readers[key]
+        if not got_any:
+            time.sleep(poll_interval)

@@ -5,13 +5,18 @@ nothing through pyproc-host (the real loader and engine) and prints p50/p99 of
 one call: with the chain's buffer viewed in place (the engine's normal path),
 with channels scattered in memory (the engine must copy), and the host's own
 memcpy of the block in and out, timed in the same run; then in place again
-with six declared module parameters (noop_with_parameters.py). Writes a PNG if
-matplotlib is installed.
+with six declared module parameters (noop_with_parameters.py), and with a module
+that publishes a scalar and a 1,024-float array per buffer (publishing_module.py),
+which also times each publish from inside process(). Writes a PNG if matplotlib
+is installed.
 """
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import platform
+import tempfile
 import sys
 from pathlib import Path
 
@@ -35,6 +40,20 @@ def measure(channels: int, blocks: int, scattered: bool, module: str = "noop_mod
     return result.summary
 
 
+def measure_publishing(channels: int, blocks: int) -> tuple:
+    """(process() p50/p99 of the publishing module, the publish costs it measured itself)."""
+    with tempfile.TemporaryDirectory() as folder:
+        os.environ["OE_PYPROC_BENCH_PUBLISH_OUT"] = str(Path(folder) / "publish.json")
+        os.environ["OE_PYPROC_LIVE_DIR"] = folder  # this run's rings, removed with the folder
+        try:
+            summary = measure(channels, blocks, scattered=False, module="publishing_module.py")
+            costs = json.loads((Path(folder) / "publish.json").read_text())
+        finally:
+            del os.environ["OE_PYPROC_BENCH_PUBLISH_OUT"], os.environ["OE_PYPROC_LIVE_DIR"]
+    latency = summary["instances"][0]["latency_us"]
+    return (latency["p50"], latency["p99"]), costs
+
+
 def plot(rows: list, path: Path) -> None:
     try:
         import matplotlib
@@ -46,7 +65,8 @@ def plot(rows: list, path: Path) -> None:
         return
     figure, axis = plt.subplots(figsize=(7, 4.5))
     for key, label, style in [("view", "process() in place", "o-"), ("copy_path", "process(), engine copies", "s-"),
-                              ("memcpy", "memcpy in + out", "^--")]:
+                              ("memcpy", "memcpy in + out", "^--"),
+                              ("publishing", "process() publishing 2 values", "d-")]:
         axis.plot([r["channels"] for r in rows], [r[key][1] for r in rows], style, label=f"{label} (p99)")
     axis.axhline(20, color="grey", linewidth=0.8, linestyle=":", label="20 µs target")
     axis.set_xscale("log", base=2)
@@ -69,23 +89,33 @@ def main() -> None:
 
     rows = []
     print(f"{'channels':>8} | {'in place p50':>12} {'p99':>8} | {'engine copies p50':>17} {'p99':>8} | "
-          f"{'memcpy in+out p50':>17} {'p99':>8} | {'6 parameters p50':>16} {'p99':>8}   (µs)")
+          f"{'memcpy in+out p50':>17} {'p99':>8} | {'6 parameters p50':>16} {'p99':>8} | "
+          f"{'publishing p50':>14} {'p99':>8}   (µs)")
+    costs = []
     for channels in CHANNELS:
         blocks = args.blocks if channels <= 384 else max(args.blocks // 4, 50)
         view = measure(channels, blocks, scattered=False)
         copy = measure(channels, blocks, scattered=True)
         with_parameters = measure(channels, blocks, scattered=False, module="noop_with_parameters.py")
+        publishing, publish_cost = measure_publishing(channels, blocks)
+        costs.append((channels, publish_cost))
         row = {
             "channels": channels,
             "view": tuple(view["instances"][0]["latency_us"][k] for k in ("p50", "p99")),
             "copy_path": tuple(copy["instances"][0]["latency_us"][k] for k in ("p50", "p99")),
             "memcpy": tuple(view["copy_in_out_us"][k] for k in ("p50", "p99")),
             "parameters": tuple(with_parameters["instances"][0]["latency_us"][k] for k in ("p50", "p99")),
+            "publishing": publishing,
         }
         rows.append(row)
         print(f"{channels:>8} | {row['view'][0]:>12.1f} {row['view'][1]:>8.1f} | {row['copy_path'][0]:>17.1f} "
               f"{row['copy_path'][1]:>8.1f} | {row['memcpy'][0]:>17.1f} {row['memcpy'][1]:>8.1f} | "
-              f"{row['parameters'][0]:>16.1f} {row['parameters'][1]:>8.1f}", flush=True)
+              f"{row['parameters'][0]:>16.1f} {row['parameters'][1]:>8.1f} | "
+              f"{row['publishing'][0]:>14.1f} {row['publishing'][1]:>8.1f}", flush=True)
+    print("\none publish from process(), timed inside the module (µs):")
+    for channels, cost in costs:
+        print(f"  {channels:>5} channels: scalar p50 {cost['scalar']['p50_us']:.2f} p99 {cost['scalar']['p99_us']:.2f}"
+              f" | 1,024 float32 p50 {cost['array_1024']['p50_us']:.2f} p99 {cost['array_1024']['p99_us']:.2f}")
     args.plot.parent.mkdir(parents=True, exist_ok=True)
     plot(rows, args.plot)
 

@@ -428,16 +428,17 @@ uint8_t kind_code(const std::string& kind) {
     return live::kPicture;
 }
 
-// The name's UTF-8 when it is one the ring takes as is; else the runtime's check raises.
-std::string checked_name(const py::object& name) {
-    Py_ssize_t length = 0;
-    const char* text = PyUnicode_Check(name.ptr()) ? PyUnicode_AsUTF8AndSize(name.ptr(), &length) : nullptr;
-    if (!text || length == 0 || length > 63 || std::memchr(text, '\0', static_cast<size_t>(length))) {
+// The name's UTF-8 (kept by the str object) when the ring takes it as is; else the runtime's check raises.
+const char* checked_name(const py::object& name, size_t* length) {
+    Py_ssize_t size = 0;
+    const char* text = PyUnicode_Check(name.ptr()) ? PyUnicode_AsUTF8AndSize(name.ptr(), &size) : nullptr;
+    if (!text || size == 0 || size > 63 || std::memchr(text, '\0', static_cast<size_t>(size))) {
         PyErr_Clear();
         runtime().attr("check_published_name")(name);
         throw py::value_error("publish(): name is not usable");  // not reached: the check raised
     }
-    return std::string(text, static_cast<size_t>(length));
+    *length = static_cast<size_t>(size);
+    return text;
 }
 
 }  // namespace
@@ -462,15 +463,16 @@ void Instance::describe(const std::string& host_fields_json) {
 }
 
 uint32_t Instance::name_index(const py::object& name, uint8_t kind) {
-    const std::string text = checked_name(name);
+    size_t length = 0;
+    const char* text = checked_name(name, &length);
     uint8_t registered = kind;
-    const int index = ring_file_->ring().find_or_add_name(text.data(), text.size(), &registered);
+    const int index = ring_file_->ring().find_or_add_name(text, length, &registered);
     if (index == -1) raise(runtime().attr("too_many_names_error")(name));
     if (index == -2) raise(runtime().attr("kind_change_error")(name, registered, kind));
     return static_cast<uint32_t>(index);
 }
 
-void Instance::write_frame(uint32_t name_index, uint8_t kind, uint8_t dtype, const std::vector<uint32_t>& shape,
+void Instance::write_frame(uint32_t name_index, uint8_t kind, uint8_t dtype, const FrameShape& shape,
                            const void* values, size_t value_bytes, const void* x, size_t x_bytes,
                            const py::object& name) {
     live::Ring& ring = ring_file_->ring();
@@ -478,10 +480,11 @@ void Instance::write_frame(uint32_t name_index, uint8_t kind, uint8_t dtype, con
     frame.name_index = name_index;
     frame.kind = kind;
     frame.dtype = dtype;
-    frame.ndim = static_cast<uint8_t>(shape.size());
+    frame.ndim = shape.ndim;
     frame.has_x = x ? 1 : 0;
     frame.sample_number = current_sample_.load(std::memory_order_relaxed);
-    for (size_t i = 0; i < shape.size() && i < 2; ++i) frame.shape[i] = shape[i];
+    frame.shape[0] = shape.sizes[0];
+    frame.shape[1] = shape.sizes[1];
     uint8_t* payload = ring.begin_frame(frame, value_bytes + x_bytes);
     if (!payload)
         raise(runtime().attr("too_large_error")(name, value_bytes + x_bytes, ring.max_frame_bytes()));
@@ -520,8 +523,9 @@ void Instance::publish(const py::object& name, const py::object& value, const py
     }
     const auto array = py::reinterpret_borrow<py::array>(values);
     if (!have_ring) return warn_once(warned_no_ring_, "publish(): " + ring_file_->error() + "; nothing is published");
-    std::vector<uint32_t> shape;
-    for (py::ssize_t i = 0; i < array.ndim() && i < 2; ++i) shape.push_back(static_cast<uint32_t>(array.shape(i)));
+    FrameShape shape;
+    shape.ndim = static_cast<uint8_t>(array.ndim());
+    for (py::ssize_t i = 0; i < array.ndim() && i < 2; ++i) shape.sizes[i] = static_cast<uint32_t>(array.shape(i));
     const uint8_t dtype = kind == live::kPicture ? live::kUint8 : live::kFloat32;
     const size_t value_bytes = static_cast<size_t>(array.nbytes());
     const py::array x_array = xs.is_none() ? py::array() : xs.cast<py::array>();

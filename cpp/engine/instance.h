@@ -108,7 +108,11 @@ private:
     void load();
     void write_meta(const py::dict& host_fields);
     void publish_event(int64_t sample_number, uint8_t line, bool on, uint8_t direction);
-    void write_frame(uint32_t name_index, uint8_t kind, uint8_t dtype, const std::vector<uint32_t>& shape,
+    struct FrameShape {
+        uint8_t ndim = 0;
+        uint32_t sizes[2] = {0, 0};
+    };
+    void write_frame(uint32_t name_index, uint8_t kind, uint8_t dtype, const FrameShape& shape,
                      const void* values, size_t value_bytes, const void* x, size_t x_bytes, const py::object& name);
     uint32_t name_index(const py::object& name, uint8_t kind);
     void load_parameters();

@@ -1,0 +1,271 @@
+"""Live values: the engine's ring, written by modules in the real host, read with oe_pyproc.live.
+
+The modules wait for the test's go-ahead files (tests/scripts/live_publisher.py), so what a reader
+sees never depends on timing: a keeping-up reader reads each burst before the next is allowed, a
+stalled reader reads only once the host has written everything."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import SCRIPTS
+from oe_pyproc import live
+from oe_pyproc.host import host_command
+
+DATA = Path(__file__).parent / "data"
+INPUT = "synthetic:channels=4,rate=30000,seconds=0.5,block=1000"  # 15 blocks
+
+
+@pytest.fixture
+def live_dir(tmp_path, monkeypatch) -> Path:
+    folder = tmp_path / "live"
+    monkeypatch.setenv("OE_PYPROC_LIVE_DIR", str(folder))
+    return folder
+
+
+class Gate:
+    """The go-ahead files a live_publisher module waits for."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        folder.mkdir()
+
+    def open(self, name: str) -> None:
+        (self.folder / name).touch()
+
+
+def start_host(python_home, scripts, params=(), instances=1, input_source=INPUT) -> subprocess.Popen:
+    extra = [arg for param in params for arg in ("--param", param)]
+    command = host_command([str(s) for s in scripts], python_home, input_source=input_source,
+                           instances=instances, extra=extra)
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish(host: subprocess.Popen) -> dict:
+    stdout, stderr = host.communicate(timeout=120)
+    assert host.returncode == 0, stderr
+    return json.loads(stdout)
+
+
+def wait_until(condition, what: str, timeout: float = 60.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        assert time.monotonic() < deadline, "timed out waiting for " + what
+        time.sleep(0.005)
+
+
+def running_instances(directory: Path, count: int, host: subprocess.Popen):
+    def found():
+        assert host.poll() is None, host.communicate()[1]
+        return [i for i in live.instances(directory) if i.program == "pyproc-host"] if directory.is_dir() else []
+    return wait_until(lambda: len(found()) >= count and found(), "%d running instances" % count)
+
+
+def test_a_reader_that_keeps_up_receives_every_frame(python_home, live_dir, tmp_path):
+    gate = Gate(tmp_path / "gate")
+    bursts, burst = 10, 3000  # 30,000 frames: the 4,096-slot index wraps seven times
+    host = start_host(python_home, [SCRIPTS / "live_publisher.py"],
+                      [f"gate={gate.folder}", f"bursts={bursts}", f"burst={burst}", "hold=true"])
+    (instance,) = running_instances(live_dir, 1, host)
+    reader = instance.reader("oldest")
+    values, samples = [], []
+    for k in range(bursts):
+        gate.open(f"go_{k}")
+        while len(values) < (k + 1) * burst:  # slow: a few hundred frames at a time
+            frames = reader.read(max_frames=300)
+            values += [f.value for f in frames if f.name == "count"]
+            samples += [f.sample_number for f in frames if f.name == "count"]
+            time.sleep(0.001)
+    gate.open("release")
+    finish(host)
+    assert reader.lost == 0
+    assert values == list(range(bursts * burst))
+    assert samples == [1000 * (i // burst) for i in range(bursts * burst)], "stamped with each buffer's first sample"
+    assert instance.names() == {"count": ("scalar", bursts * burst)}
+    assert not instance.alive and instance.ended
+
+
+@pytest.mark.parametrize("image_kib", [0, 64], ids=["index-bound", "data-bound"])
+def test_a_stalled_reader_loses_only_the_oldest_frames(python_home, live_dir, tmp_path, monkeypatch, image_kib):
+    monkeypatch.setenv("OE_PYPROC_LIVE_MB", "1")  # 1 MiB of data: 15 images of 64 KiB
+    gate = Gate(tmp_path / "gate")
+    total = 20000 if not image_kib else 200
+    host = start_host(python_home, [SCRIPTS / "live_publisher.py"],
+                      [f"gate={gate.folder}", "bursts=1", f"burst={total}", f"image_kib={image_kib}", "hold=true"])
+    (instance,) = running_instances(live_dir, 1, host)
+    reader = instance.reader("oldest")
+    gate.open("go_0")
+    name = "image" if image_kib else "count"
+    wait_until(lambda: instance.names().get(name, ("", 0))[1] == total, "every value published")
+    frames = reader.read()  # the reader wakes up only now
+    gate.open("release")
+    finish(host)
+    published = [f for f in frames if f.name == name]
+    values = [int(f.value.flat[0]) if image_kib else int(f.value) for f in published]
+    assert 0 < len(values) < total and values[-1] == total - 1
+    assert values == list(range(values[0], total)), "what is left is the newest frames, in order"
+    if image_kib:
+        assert all(np.all(f.value == v) and f.value.shape == (image_kib, 256) for f, v in zip(published, values))
+    first = frames[0].seq
+    assert reader.lost == first, "every frame before the first one read is counted lost, none after"
+    assert [f.seq for f in frames] == list(range(first, first + len(frames)))
+
+
+def test_two_instances_publish_under_their_own_names(python_home, live_dir, tmp_path):
+    gate = Gate(tmp_path / "gate")
+    first = tmp_path / "first.py"
+    second = tmp_path / "second.py"
+    for script in (first, second):
+        script.write_text((SCRIPTS / "live_publisher.py").read_text())
+    host = start_host(python_home, [first, second],
+                      [f"gate={gate.folder}", "bursts=3", "burst=5", "hold=true"])
+    instances = running_instances(live_dir, 2, host)
+    gate.open("go_0"), gate.open("go_1"), gate.open("go_2")
+    wait_until(lambda: all(i.names().get("count", ("", 0))[1] == 15 for i in instances), "both published")
+    by_name = {i.name: i for i in instances}
+    gate.open("release")
+    finish(host)
+    assert set(by_name) == {"first", "second"}
+    assert {i.node_id for i in instances} == {101, 102}
+    assert len({i.key for i in instances}) == 2 and len({i.path for i in instances}) == 2
+    for instance in instances:
+        frames = instance.reader().read()
+        assert {f.instance for f in frames} == {instance.key}
+        assert [f.value for f in frames if f.name == "count"] == list(range(15))
+
+
+def test_a_module_thread_publishes_beside_process(python_home, live_dir, tmp_path):
+    gate = Gate(tmp_path / "gate")
+    host = start_host(python_home, [SCRIPTS / "live_publisher.py"],
+                      [f"gate={gate.folder}", "bursts=15", "burst=50", "thread=true", "hold=true"])
+    (instance,) = running_instances(live_dir, 1, host)
+    reader = instance.reader("oldest")
+    for k in range(15):
+        gate.open(f"go_{k}")
+    wait_until(lambda: instance.names().get("thread_count", ("", 0))[1] == 200
+               and instance.names()["count"][1] == 750, "the thread's and process()'s values")
+    frames = reader.read()
+    gate.open("release")
+    finish(host)
+    assert reader.lost == 0
+    assert [f.value for f in frames if f.name == "thread_count"] == list(range(200))
+    assert [f.value for f in frames if f.name == "count"] == list(range(750))
+    stamps = [f.sample_number for f in frames if f.name == "thread_count"]
+    assert stamps == sorted(stamps), "a thread's values carry the last buffer begun"
+
+
+def test_a_wrong_value_raises_an_error_naming_the_argument(python_home, live_dir, tmp_path):
+    from oe_pyprocessor.testing import run_module
+
+    engine_out, stand_in_out = tmp_path / "engine.json", tmp_path / "stand_in.json"
+    host = start_host(python_home, [SCRIPTS / "live_bad_values.py"], [f"out={engine_out}"])
+    finish(host)
+    run_module(SCRIPTS / "live_bad_values.py", np.zeros((2, 100), np.float32), 30000.0,
+               params={"out": str(stand_in_out)})
+    raised = json.loads(engine_out.read_text())
+    assert raised == json.loads(stand_in_out.read_text()), "the stand-in refuses with the engine's words"
+    assert None not in raised.values(), raised
+    for label, argument in [("a string", "value"), ("a 3-D array", "value"), ("a 3-D float picture", "value"),
+                            ("None", "value"), ("complex", "value"), ("an empty array", "value"),
+                            ("a name that is not a str", "name"), ("an empty name", "name"),
+                            ("a name of 64 bytes", "name"), ("x for a scalar", "x"), ("x of another length", "x"),
+                            ("x that is text", "x")]:
+        assert f"publish(): {argument} " in raised[label], (label, raised[label])
+    assert raised["a string"].startswith("TypeError: publish(): value must be a number")
+    assert "shape (2, 3, 5)" in raised["a 3-D array"]
+    assert raised["another kind for a name"] == ("TypeError: publish(): 'kept' was published as a scalar, so it "
+                                                 "cannot take a curve; use another name")
+
+
+def test_the_stand_in_records_what_is_published():
+    from oe_pyprocessor import PythonProcessor
+
+    processor = PythonProcessor(num_channels=2)
+    processor.begin_block(3000, 1000)
+    processor.publish("power", np.float64(2.5))
+    processor.publish("spectrum", np.arange(4, dtype=np.float64), x=[0, 10, 20, 30])
+    processor.publish("frame", np.zeros((2, 3, 3), np.uint8))
+    power, spectrum, frame = processor.published
+    assert (power.name, power.kind, power.sample_number, power.value) == ("power", "scalar", 3000, 2.5)
+    assert spectrum.kind == "curve" and spectrum.value.dtype == np.float32 and list(spectrum.x) == [0, 10, 20, 30]
+    assert frame.kind == "picture" and frame.value.shape == (2, 3, 4) and np.all(frame.value[..., 3] == 255)
+    samples, values = processor.published_values("power")
+    assert list(samples) == [3000] and values == [2.5]
+
+
+@pytest.mark.parametrize("case", json.loads((DATA / "live_dir_cases.json").read_text()),
+                         ids=lambda case: f"{case['platform']}-{'-'.join(case['environ']) or 'default'}")
+def test_the_live_dir_rule(case):
+    found = live.live_dir(case["platform"], case["environ"], case["uid"], case["dev_shm"])
+    assert str(found) == case["expected"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the engine's default live dir is checked on Linux")
+@pytest.mark.parametrize("variable", ["OE_PYPROC_LIVE_DIR", None], ids=["variable", "default"])
+def test_the_engine_and_the_client_agree_on_the_live_dir(python_home, tmp_path, monkeypatch, variable):
+    monkeypatch.delenv("OE_PYPROC_LIVE_DIR", raising=False)
+    if variable:
+        monkeypatch.setenv(variable, str(tmp_path / "chosen"))
+    gate = Gate(tmp_path / "gate")
+    host = start_host(python_home, [SCRIPTS / "live_publisher.py"], [f"gate={gate.folder}", "hold=true"])
+    try:
+        mine = running_instances(live.live_dir(), 1, host)
+        assert [i.pid for i in mine if i.pid == host.pid] == [host.pid]
+    finally:
+        gate.open("release")
+        finish(host)
+
+
+def test_ring_files_of_dead_processes_are_removed(python_home, live_dir, tmp_path):
+    gate = Gate(tmp_path / "gate")
+    host = start_host(python_home, [SCRIPTS / "live_publisher.py"], [f"gate={gate.folder}", "hold=true"])
+    (instance,) = running_instances(live_dir, 1, host)
+    stale = live_dir / "stale.oelive"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    contents = bytearray(instance.path.read_bytes())
+    contents[16:24] = dead.pid.to_bytes(8, "little")  # the header's pid: a process that has ended
+    stale.write_bytes(bytes(contents))
+    assert [i.key for i in live.instances(live_dir)] == [instance.key]
+    assert not stale.exists()
+    gate.open("release")
+    finish(host)
+    assert not instance.path.exists(), "the engine removes its ring when the instance ends"
+    assert live.instances(live_dir) == []
+
+
+def test_frames_follows_instances_that_start_later(python_home, live_dir, tmp_path):
+    gate = Gate(tmp_path / "gate")
+    live_dir.mkdir()
+    received = []
+    stop = threading.Event()
+
+    def follow():
+        for frame in live.frames(directory=live_dir, poll_interval=0.005, rescan_interval=0.01):
+            if frame.name == "count":
+                received.append(frame.value)
+            if stop.is_set() or len(received) == 6:
+                return
+
+    follower = threading.Thread(target=follow, daemon=True)
+    follower.start()
+    host = start_host(python_home, [SCRIPTS / "live_publisher.py"],
+                      [f"gate={gate.folder}", "bursts=2", "burst=3", "hold=true"])
+    running_instances(live_dir, 1, host)
+    gate.open("go_0"), gate.open("go_1")
+    wait_until(lambda: len(received) == 6, "the follower to see all six values")
+    gate.open("release")
+    finish(host)
+    stop.set()
+    assert received == [0, 1, 2, 3, 4, 5]

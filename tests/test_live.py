@@ -269,3 +269,25 @@ def test_frames_follows_instances_that_start_later(python_home, live_dir, tmp_pa
     finish(host)
     stop.set()
     assert received == [0, 1, 2, 3, 4, 5]
+
+
+def test_the_notebook_example_collects_published_values(python_home, live_dir, tmp_path):
+    import runpy
+
+    example = runpy.run_path(str(Path(__file__).parents[1] / "docs" / "examples" / "live_in_notebook.py"),
+                             run_name="live_in_notebook")
+    gate = Gate(tmp_path / "gate")
+    host = start_host(python_home, [SCRIPTS / "live_publisher.py"],
+                      [f"gate={gate.folder}", "bursts=4", "burst=2", "hold=true"])
+    (instance,) = running_instances(live_dir, 1, host)
+    collected = []
+    collector = threading.Thread(target=lambda: collected.append(example["collect"]("count", 6, instance, "oldest")))
+    collector.start()
+    for k in range(4):
+        gate.open(f"go_{k}")
+    collector.join(timeout=60)
+    gate.open("release")
+    finish(host)
+    seconds, values = collected[0]
+    assert list(values) == [0, 1, 2, 3, 4, 5]
+    assert np.all(np.diff(seconds) >= 0)

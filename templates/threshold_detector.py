@@ -21,6 +21,11 @@ never a crossing.
 
 To detect on something other than one raw channel (a difference of channels,
 a filtered signal), change _crossings().
+
+Each buffer it publishes (`oe-pyproc view` plots them live, `oe-pyproc run
+--plot` after the run) the buffer's peak in the detection direction, `peak_uv`
+(its minimum for a negative threshold, its maximum for a positive one), and
+`threshold_uv`: the threshold is crossed where the first reaches the second.
 """
 import numpy as np
 
@@ -73,9 +78,12 @@ class PyProcessor:
         if self._off_pending:
             self.processor.add_python_event(self.params.output_line, False, 0)
             self._off_pending = False
-        for offset in self._crossings(data[self.params.channel]):
+        samples = data[self.params.channel]
+        for offset in self._crossings(samples):
             if self._buffer_start + offset >= self._next_allowed:
                 self._pulse(int(offset), num_samples)
+        self.processor.publish("peak_uv", float(self._sign * np.max(self._sign * samples)))
+        self.processor.publish("threshold_uv", self.params.threshold_uv)
         self._previous = float(data[self.params.channel, -1])
         self._buffer_start += num_samples
 

@@ -26,6 +26,7 @@
 #include "json.h"
 #include "latency.h"
 #include "loader.h"
+#include "published_writer.h"
 #include "streams.h"
 
 namespace fs = std::filesystem;
@@ -44,7 +45,7 @@ constexpr const char* kUsage =
     "usage: pyproc-host --python-home DIR --script FILE [--script FILE...] [--instances N]\n"
     "                   [--input SOURCE] [--output DIR] [--block B] [--reload-at BLOCK] [--timeout S]\n"
     "                   [--engine-dir DIR...] [--json] [--progress] [--scattered-channels] [--measure-copy]\n"
-    "                   [--latency-log FILE] [--param NAME=VALUE...] [--param-at BLOCK:NAME=VALUE...]\n"
+    "                   [--latency-log FILE] [--param NAME=VALUE...] [--param-at BLOCK:NAME=VALUE...] [--realtime]\n"
     "SOURCE: synthetic:channels=C,rate=HZ,seconds=S,block=B[,seed=N] or an Open Ephys binary recording folder\n"
     "exit status: 0 ok, 1 a module errored, 2 bad arguments or input, 3 unusable Python Home,\n"
     "             4 the run took longer than --timeout\n";
@@ -67,6 +68,7 @@ struct Options {
     bool progress = false;  // "@progress DONE TOTAL" lines on stderr, for oe-pyproc's progress bar
     bool scattered = false;  // channels not evenly spaced in memory: the engine's copy path
     bool measure_copy = false;  // time copying each block in and out, to compare with the engine
+    bool realtime = false;      // each block waits for its wall-clock due time, as a live acquisition would
     fs::path latency_log;      // one line per process() call: node id and microseconds
     std::vector<std::pair<std::string, std::string>> params;  // module parameters' values before __init__
     struct ParamChange {
@@ -101,11 +103,13 @@ Options parse(int argc, char** argv) {
             std::cout << kUsage;
             std::exit(0);
         }
-        if (flag == "--json" || flag == "--progress" || flag == "--scattered-channels" || flag == "--measure-copy") {
-            (flag == "--json"       ? options.json
-             : flag == "--progress" ? options.progress
+        if (flag == "--json" || flag == "--progress" || flag == "--scattered-channels" || flag == "--measure-copy" ||
+            flag == "--realtime") {
+            (flag == "--json"           ? options.json
+             : flag == "--progress"     ? options.progress
              : flag == "--measure-copy" ? options.measure_copy
-                                    : options.scattered) = true;
+             : flag == "--realtime"     ? options.realtime
+                                        : options.scattered) = true;
             continue;
         }
         if (i + 1 >= argc) throw UsageError(flag == "--python-home" || flag == "--script" || flag == "--input"
@@ -152,6 +156,7 @@ struct Node {
     std::map<std::tuple<std::string, int32_t, int32_t>, int> spike_channels;
     uint64_t events_out = 0;
     uint64_t spikes_out = 0;
+    std::unique_ptr<PublishedWriter> published;  // what it publishes: counted, and written with --output
 };
 
 class Chain {
@@ -172,6 +177,7 @@ public:
                                             initial_values(options).c_str());
                 api_.describe(node.instance, ("{\"program\": \"pyproc-host\", \"node_id\": " +
                                               std::to_string(node.node_id) + "}").c_str());
+                node.published = published_writer(node, options.output);
                 const JsonValue reply = parameters(node);
                 for (const auto& refused : reply.array_at("refused")) throw UsageError("--param: " + refused.as_string());
                 if (writer_) node.event_channel = writer_->add_event_channel(node.node_id, "Python Processor");
@@ -246,12 +252,30 @@ public:
         }
         if (scattered_) gather(block, channels);
         if (writer_) writer_->write_block(block);
+        for (auto& node : nodes_) node.published->drain();
+    }
+
+    // The frames left in the rings (from stop_acquisition, a module's thread), and the files closed.
+    void finish_published() {
+        for (auto& node : nodes_) node.published->finish();
     }
 
     const std::vector<Node>& nodes() const { return nodes_; }
     const engine::LatencyStats& copy_cost() const { return copy_cost_; }
 
 private:
+    // Reads NODE's live ring (the path live_status gives); with --output, into
+    // <output>/published/<node id>_<script stem>/.
+    std::unique_ptr<PublishedWriter> published_writer(const Node& node, const fs::path& output) const {
+        const JsonValue status = parse_json(text_of(api_.live_status, node.instance), "the engine's live status");
+        const JsonValue* path = status.find("path");
+        fs::path folder;
+        if (!output.empty())
+            folder = fs::absolute(output) / "published" /
+                     (std::to_string(node.node_id) + "_" + safe_file_stem(fs::u8path(node.script).stem().u8string(), {}));
+        return std::make_unique<PublishedWriter>(path && path->is_string() ? path->as_string() : "", folder);
+    }
+
     static std::string initial_values(const Options& options) {
         JsonValue values = JsonValue::Object{};
         for (const auto& [name, value] : options.params) values.set(name, value);
@@ -378,7 +402,16 @@ void report_progress(int64_t done, int64_t total) {
 
 void process_blocks(Chain& chain, Source& source, const Options& options, RunTotals& totals) {
     Block block;
+    const auto started = std::chrono::steady_clock::now();
+    int64_t first_sample = 0;
     while (source.next_block(block)) {
+        if (options.realtime) {  // a block is due once its last sample would have been acquired
+            if (totals.blocks == 0) first_sample = block.first_sample_number;
+            const double due = static_cast<double>(block.first_sample_number + block.num_samples - first_sample) /
+                               source.info().sample_rate;
+            std::this_thread::sleep_until(
+                started + std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(due)));
+        }
         if (totals.blocks + 1 == options.reload_at) chain.reload();
         for (const auto& change : options.param_changes)
             if (totals.blocks + 1 == change.block) chain.set_parameter(change.name, change.value);
@@ -434,6 +467,21 @@ std::string parameter_values(const Chain& chain, const Node& node) {
     return values.dump();
 }
 
+// The instance's published names with the frames written (counted, without --output), those of
+// another shape than the name's first (not written), frames lost, and the folder of the files.
+std::string published_json(const PublishedWriter& published) {
+    JsonValue written = JsonValue::Object{};
+    JsonValue other_shape = JsonValue::Object{};
+    for (const auto& series : published.series()) {
+        written.set(series->name, series->written);
+        if (series->other_shape) other_shape.set(series->name, series->other_shape);
+    }
+    const fs::path folder = published.written_folder();
+    return ", \"published\": " + written.dump() + ", \"published_other_shape\": " + other_shape.dump() +
+           ", \"published_lost\": " + std::to_string(published.lost()) +
+           ", \"published_dir\": " + (folder.empty() ? std::string("null") : json_escape(folder.u8string()));
+}
+
 std::string summary_json(const loader::LoadedEngine& engine, const Chain& chain, const StreamInfo& stream,
                          const RunTotals& totals, const std::string& output) {
     const pyproc_engine_api& api = *engine.api;
@@ -459,7 +507,8 @@ std::string summary_json(const loader::LoadedEngine& engine, const Chain& chain,
             << ", \"warnings\": " << json_escape(text_of(api.warning_text, node.instance))
             << ", \"calls\": " << latency.calls << ", \"overruns\": " << latency.overruns
             << ", \"latency_us\": " << latency_json(latency) << ", \"events_out\": " << node.events_out
-            << ", \"spikes_out\": " << node.spikes_out << ", \"parameters\": " << parameter_values(chain, node) << "}";
+            << ", \"spikes_out\": " << node.spikes_out << ", \"parameters\": " << parameter_values(chain, node)
+            << published_json(*node.published) << "}";
         first = false;
     }
     out << "]}";
@@ -482,6 +531,20 @@ void print_summary(const loader::LoadedEngine& engine, const Chain& chain, const
                   << latency.calls << " calls, latency p50 " << number(latency.p50_us) << " us, p99 "
                   << number(latency.p99_us) << " us, max " << number(latency.max_us) << " us, " << latency.overruns
                   << " over budget, " << node.events_out << " events and " << node.spikes_out << " spikes out\n";
+        if (!node.published->series().empty()) {
+            std::cout << "  published:";
+            const char* separator = " ";
+            for (const auto& series : node.published->series()) {
+                std::cout << separator << series->name << " (" << series->written;
+                separator = ", ";
+                if (series->other_shape) std::cout << ", " << series->other_shape << " of another shape not written";
+                std::cout << ")";
+            }
+            if (node.published->lost()) std::cout << "; " << node.published->lost() << " frames lost";
+            if (!node.published->written_folder().empty())
+                std::cout << " in " << node.published->written_folder().u8string();
+            std::cout << "\n";
+        }
         const std::string warnings = text_of(api.warning_text, node.instance);
         if (!warnings.empty()) std::cout << "  warning: " << warnings << "\n";
         if (state == PYPROC_ERRORED) std::cout << text_of(api.error_text, node.instance) << "\n";
@@ -528,6 +591,7 @@ int run_host(const Options& options) {
     const std::string recording_dir = writer ? writer->recording_dir().u8string() : "";
     Chain chain(*engine.api, options, source->info(), writer.get());
     const RunTotals totals = run(chain, *source, options, recording_dir);
+    chain.finish_published();
     if (writer) writer->finish();
 
     if (json_out) {

@@ -35,8 +35,8 @@ def collect(name, count, instance=None, start="now"):
 import matplotlib.pyplot as plt
 
 if __name__ == "__main__" or "get_ipython" in globals():
-    seconds, values = collect("signal", 200)  # the threshold_detector template publishes "signal"
+    seconds, values = collect("peak_uv", 200)  # the threshold_detector template publishes "peak_uv"
     plt.plot(seconds, values)
     plt.xlabel("seconds")
-    plt.ylabel("signal")
+    plt.ylabel("peak (µV)")
     plt.show()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -27,11 +28,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--input", default=DEFAULT_INPUT,
                      help=f"synthetic:channels=C,rate=HZ,seconds=S,block=B[,seed=N] or a recording folder "
                           f"(default {DEFAULT_INPUT})")
-    run.add_argument("--output", help="write an Open Ephys binary recording into this (new) folder")
+    run.add_argument("--output", help="write an Open Ephys binary recording into this (new) folder, and what the "
+                                      "module publishes into its published/ folder")
     run.add_argument("--python-home", type=Path, default=None,
                      help="the env to run in (default: the one running this command)")
     run.add_argument("--instances", type=int, default=1, help="instances of the module in series")
-    run.add_argument("--plot", type=Path, help="draw input against output (a few channels, events marked) to a PNG")
+    run.add_argument("--plot", type=Path, help="draw input against output (a few channels, events marked) and what "
+                                               "the module published to a PNG")
+    run.add_argument("--view", action="store_true",
+                     help="run at real time, with the live viewer open (oe-pyproc view --open)")
     run.add_argument("--json", action="store_true", help="print the host's JSON summary")
     run.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                      help="a value of one of the module's parameters (repeatable)")
@@ -64,6 +69,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a value of one of the module's parameters (repeatable)")
     bench.set_defaults(handler=command_bench)
     add_env_commands(commands)
+
+    view = commands.add_parser("view", help="plot what modules publish, live, in the browser")
+    view.add_argument("--bind", default="127.0.0.1", metavar="ADDRESS",
+                      help="the address to listen on (default %(default)s: this machine only)")
+    view.add_argument("--port", type=int, default=5077, help="(default %(default)s)")
+    view.add_argument("--open", action="store_true",
+                      help="open the page in the browser (only that, when a viewer is already running)")
+    view.set_defaults(handler=command_view)
 
     package = commands.add_parser("package", help="write the Plugin Installer zip, "
                                                    "PythonProcessor-<os>_<version>-API10.zip")
@@ -99,6 +112,18 @@ def command_package(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def command_view(args: argparse.Namespace, console: Console) -> int:
+    from oe_pyproc.viewer import ViewerError, serve
+
+    try:
+        return serve(args.bind, args.port, args.open,
+                     say=lambda line: console.print(line, highlight=False, soft_wrap=True, markup=False))
+    except ViewerError as error:
+        console.print("[red]✗[/] ", end="")
+        console.print(str(error), highlight=False, soft_wrap=True, markup=False)
+        return 1
+
+
 def latency_table(summary: dict) -> Table:
     table = Table(title=f"Python {summary['python_version']} ({summary['python_home_kind']}: {summary['python_home']})")
     for column in ("node", "state", "calls", "p50 µs", "p99 µs", "max µs", "over budget", "events", "spikes"):
@@ -118,9 +143,17 @@ def param_flags(params) -> list:
 
 
 def command_run(args: argparse.Namespace, console: Console) -> int:
+    if args.plot and not args.output and not args.json:  # the plot reads a recording: one in a scratch folder
+        with tempfile.TemporaryDirectory(prefix="oe-pyproc-run-") as scratch:
+            return command_run(argparse.Namespace(**{**vars(args), "output": str(Path(scratch) / "out"),
+                                                     "output_is_scratch": True}), console)
     python_home = args.python_home or current_python_home()
+    extra = param_flags(args.param)
+    if args.view:
+        extra.append("--realtime")
+        open_viewer(Console(stderr=True) if args.json else console)  # --json: stdout is the summary's
     command = host_command([args.script], python_home, input_source=args.input, output=args.output,
-                           instances=args.instances, extra=param_flags(args.param))
+                           instances=args.instances, extra=extra)
     if args.json:
         result = run_host(command)
     else:
@@ -146,20 +179,34 @@ def command_run(args: argparse.Namespace, console: Console) -> int:
         if instance["error"]:
             console.print(f"[red]✗[/] node {instance['node_id']} errored:\n{instance['error']}", highlight=False,
                           markup=False)
-    if result.summary["output"]:
+    if result.summary["output"] and not getattr(args, "output_is_scratch", False):
         console.print(f"recording written to {args.output} (open it with open_ephys.analysis.Session)",
                       highlight=False)
+        for instance in result.summary["instances"]:
+            if instance.get("published_dir"):
+                console.print(f"node {instance['node_id']} published {len(instance['published'])} names into "
+                              f"{instance['published_dir']}", highlight=False, soft_wrap=True)
     if args.plot:
         plot_output(args, python_home, console)
     return result.returncode
 
 
+def open_viewer(console: Console) -> None:
+    """`oe-pyproc view --open` before a run: the running viewer opened, or a new one started (it outlives the run)."""
+    # Call site for the viewer's own "ensure one runs and open it" function, once src/oe_pyproc/viewer.py has one;
+    # until then `oe-pyproc view --open` runs in a detached process.
+    from oe_pyproc.host import start_viewer
+
+    url = start_viewer()
+    if url:
+        console.print(f"live viewer: {url}", highlight=False)
+    else:
+        console.print("[yellow]![/] the live viewer did not start; `oe-pyproc view` says why", highlight=False)
+
+
 def plot_output(args: argparse.Namespace, python_home: Path, console: Console) -> None:
     from oe_pyproc.plot import PlotError, plot_run
 
-    if not args.output:
-        console.print("[yellow]![/] --plot needs --output (the plot reads the recording written there)")
-        return
     try:
         plot_run(args.input, Path(args.output), python_home, args.plot, title=Path(args.script).name)
     except PlotError as error:

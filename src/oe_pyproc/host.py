@@ -99,3 +99,49 @@ def run_host(command: list, on_progress: Optional[Callable[[int, int], None]] = 
     returncode = process.wait()
     summary = json.loads(stdout) if stdout.strip() else None
     return HostRun(returncode, summary, "\n".join(stderr_lines), command)
+
+
+VIEWER_START_SECONDS = 20.0
+
+
+def start_viewer(wait_seconds: float = VIEWER_START_SECONDS) -> Optional[str]:
+    """`oe-pyproc view --open` in a process of its own that outlives the caller: it opens the viewer that is
+    already running, or starts one and opens it. Returns the viewer's URL once it runs (its viewer.json names
+    a live process), None if it did not come up within wait_seconds."""
+    import time
+
+    from oe_pyproc.live import live_dir
+
+    options: dict = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    if os.name == "nt":
+        options["creationflags"] = subprocess.DETACHED_PROCESS | subprocess.CREATE_NEW_PROCESS_GROUP
+    else:
+        options["start_new_session"] = True  # not stopped by the terminal's Ctrl+C meant for the run
+    process = subprocess.Popen([sys.executable, "-m", "oe_pyproc", "view", "--open"], **options)
+    deadline = time.monotonic() + wait_seconds
+    while time.monotonic() < deadline:
+        try:
+            found = json.loads((live_dir() / "viewer.json").read_text())
+            pid, url = int(found["pid"]), str(found["url"])
+        except (OSError, ValueError, KeyError, TypeError):
+            pid, url = 0, ""
+        if url and _alive(pid):
+            return url
+        if process.poll() not in (None, 0):
+            return None  # it failed: `oe-pyproc view` says why
+        time.sleep(0.1)
+    return None
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    if os.name == "nt":
+        return True  # os.kill(pid, 0) would end it on Windows; viewer.json is removed when the viewer stops
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -6,7 +6,6 @@ stalled reader reads only once the host has written everything."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import threading

@@ -113,7 +113,12 @@ def command_package(args: argparse.Namespace, console: Console) -> int:
 
 
 def command_view(args: argparse.Namespace, console: Console) -> int:
-    from oe_pyproc.viewer import ViewerError, serve
+    try:
+        from oe_pyproc.viewer import ViewerError, serve
+    except ImportError as error:
+        console.print(f"[red]✗[/] the viewer needs Bokeh 3.4+ (Python 3.9+): `pip install bokeh` ({error})",
+                      highlight=False, soft_wrap=True)
+        return 1
 
     try:
         return serve(args.bind, args.port, args.open,

@@ -110,7 +110,7 @@ def start_viewer(wait_seconds: float = VIEWER_START_SECONDS) -> Optional[str]:
     a live process), None if it did not come up within wait_seconds."""
     import time
 
-    from oe_pyproc.live import live_dir
+    from oe_pyproc.live import running_viewer
 
     options: dict = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
     if os.name == "nt":
@@ -120,28 +120,10 @@ def start_viewer(wait_seconds: float = VIEWER_START_SECONDS) -> Optional[str]:
     process = subprocess.Popen([sys.executable, "-m", "oe_pyproc", "view", "--open"], **options)
     deadline = time.monotonic() + wait_seconds
     while time.monotonic() < deadline:
-        try:
-            found = json.loads((live_dir() / "viewer.json").read_text())
-            pid, url = int(found["pid"]), str(found["url"])
-        except (OSError, ValueError, KeyError, TypeError):
-            pid, url = 0, ""
-        if url and _alive(pid):
+        url = running_viewer()
+        if url:
             return url
         if process.poll() not in (None, 0):
             return None  # it failed: `oe-pyproc view` says why
         time.sleep(0.1)
     return None
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    if os.name == "nt":
-        return True  # os.kill(pid, 0) would end it on Windows; viewer.json is removed when the viewer stops
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -19,6 +19,7 @@ import os
 import struct
 import sys
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterator, List, Mapping, Optional, Tuple, Union
@@ -74,7 +75,8 @@ class Frame:
     direction: Optional[str] = None
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` runs (on Windows without os.kill, which would end it)."""
     if pid == os.getpid():
         return True
     if sys.platform == "win32":
@@ -141,7 +143,7 @@ class Instance:
     @property
     def alive(self) -> bool:
         """False once the instance ended, its file is gone or its process died."""
-        return not self.ended and self.path.exists() and _process_alive(self.pid)
+        return not self.ended and self.path.exists() and process_alive(self.pid)
 
     def _u64(self, offset: int) -> int:
         return struct.unpack_from("<Q", self._map, offset)[0]
@@ -238,6 +240,28 @@ def _decode(inst: Instance, seq: int, raw: bytes) -> Frame:
     return Frame(inst.key, seq, KINDS[kind], name, sample_number, values, x)
 
 
+def viewer_file() -> Path:
+    """Where the running viewer (`oe-pyproc view`) leaves {"pid", "url"}."""
+    return live_dir() / "viewer.json"
+
+
+def running_viewer() -> Optional[str]:
+    """The URL of a viewer already running on this machine (its viewer.json's process runs and the URL
+    answers), else None."""
+    try:
+        found = json.loads(viewer_file().read_text())
+        pid, url = int(found["pid"]), str(found["url"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not process_alive(pid):
+        return None
+    try:
+        with urllib.request.urlopen(url, timeout=3) as answer:
+            return url if answer.status == 200 else None
+    except OSError:
+        return None
+
+
 def instances(directory: Optional[Path] = None) -> List[Instance]:
     """The running instances on this machine; ring files left by processes that died are removed."""
     folder = Path(directory) if directory is not None else live_dir()
@@ -251,7 +275,7 @@ def instances(directory: Optional[Path] = None) -> List[Instance]:
             found.append(instance)
             continue
         instance.close()
-        if not _process_alive(instance.pid):
+        if not process_alive(instance.pid):
             try:
                 path.unlink()
             except OSError:

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -150,8 +152,18 @@ def pytest_runtest_makereport(item, call):
             report.sections.append((f"GUI log, last lines ({gui.log})", gui.log_tail(80)))
 
 
+def pytest_configure(config):
+    """Every instance of the run, GUI or host, keeps its live ring in a folder of the run's own: a viewer
+    the user has open never shows the tests' instances (tests of the default folder unset this)."""
+    folder = tempfile.mkdtemp(prefix="oe-pyproc-live-tests-")
+    config._live_dir = folder
+    os.environ["OE_PYPROC_LIVE_DIR"] = folder
+
+
 def pytest_unconfigure(config):
     """The run's last line names every skipped test and why, so a skip never passes unseen."""
+    if getattr(config, "_live_dir", None):
+        shutil.rmtree(config._live_dir, ignore_errors=True)
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if reporter is None or not hasattr(reporter, "stats"):
         return

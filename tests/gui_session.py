@@ -166,8 +166,10 @@ class GuiSession:
             os.makedirs(self.folders.configs, exist_ok=True)
             write_python_home(self.folders, str(python_home), "test")
 
-    def start(self, chain: Optional[Path] = None, timeout: float = 90, display: Optional[str] = None) -> None:
-        """Headless, or in a window on DISPLAY (an Xvfb screen, for screenshots)."""
+    def start(self, chain: Optional[Path] = None, timeout: float = 90, display: Optional[str] = None,
+              extra_env: Optional[dict] = None) -> None:
+        """Headless, or in a window on DISPLAY (an Xvfb screen, for screenshots); EXTRA_ENV: variables the
+        GUI gets besides (e.g. OE_PYPROC_LIVE_DIR)."""
         # JUCE finds ~/.config from HOME alone; ALSA reads ~/.asoundrc there: its default device is
         # the JACK server that clocks the GUI.
         self.home.mkdir(parents=True, exist_ok=True)
@@ -178,6 +180,7 @@ class GuiSession:
         self._wait_for_free_port()
         if display:
             env["DISPLAY"] = display
+        env.update(extra_env or {})
         command = [str(self.executable)] + ([] if display else ["--headless"]) + ([str(chain)] if chain else [])
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(command, cwd=self.app, env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -235,7 +238,15 @@ class GuiSession:
         return self.put(f"/api/processors/{node_id}/parameters/{name}", {"value": value})
 
     def python_status(self, node_id: int) -> dict:
-        return json.loads(self.put(f"/api/processors/{node_id}/config", {"text": "status"})["info"])
+        return self.python_command(node_id, "status")
+
+    def python_command(self, node_id: int, command: str) -> dict:
+        """A config command of the Python Processor NODE_ID ("status", "reload", "live_view"): its status."""
+        info = self.put(f"/api/processors/{node_id}/config", {"text": command})["info"]
+        try:
+            return json.loads(info)
+        except ValueError:
+            raise RuntimeError(f"processor {node_id} answered {command!r} with {info!r}") from None
 
     def acquire(self, node_id: int, blocks: int, mode: str = "RECORD", timeout: float = 120,
                 then: Optional[Callable[[], None]] = None) -> None:

@@ -7,7 +7,13 @@ The recording is compared with the input transformed offline, sample by sample."
 from __future__ import annotations
 
 import json
+import os
+import shlex
 import shutil
+import signal
+import socket
+import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +21,7 @@ import pytest
 
 from conftest import spike_channel_name, write_recording
 from gui_session import GuiSession, JackServer, build_plugin, find_gui
+from oe_pyproc import live
 from oe_pyproc.host import current_python_home
 
 GUI, NO_GUI_REASON = find_gui()
@@ -285,8 +292,13 @@ def test_a_bad_python_home_is_explained_and_can_be_corrected_without_a_restart(t
     status = gui.python_status(python)
     assert status["state"] == "no_python"
     assert "no-such-env" in status["details"] and "does not exist" in status["details"]
+    # The Live view button (here its HTTP command) needs a Python Home too, and says so.
+    status = gui.python_command(python, "live_view")
+    assert status["warning"].startswith("Live view: no Python Home is in use: ") and "no-such-env" in status["warning"]
+    assert status["live"] == {"path": "", "error": "no Python", "names": [], "viewer": None}
     gui.set(python, "python_home", str(current_python_home()))
-    assert gui.python_status(python)["state"] == "ready"
+    status = gui.python_status(python)
+    assert status["state"] == "ready" and status["warning"] == "", status
     # Once Python runs, another home needs a restart, and says so.
     gui.set(python, "python_home", str(tmp_path))
     assert "restart the GUI" in gui.python_status(python)["warning"]
@@ -545,3 +557,201 @@ def test_setup_sets_the_python_home_live_in_the_running_gui(session, input_file,
     assert [p.parameters["python_home"] for p in python_processors()] == [home]
     status = session.python_status(python)
     assert status["state"] == "ready" and status["warning"] == ""  # the same home: nothing to restart
+
+
+# --- live values: publish() in the GUI, read by oe_pyproc.live, and the Live view command ---
+
+def wait_until(condition, timeout: float, what):
+    """CONDITION()'s first truthy value, polled until TIMEOUT seconds; else fails, saying WHAT (a text,
+    or a function giving one then)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what() if callable(what) else what}")
+        time.sleep(0.05)
+
+
+def gui_ring(node_id: int):
+    """The live ring of the GUI's Python Processor NODE_ID, found as any client finds it."""
+    found = [instance for instance in live.instances()
+             if instance.program == "Open Ephys GUI" and instance.node_id == node_id]
+    assert len(found) == 1, live.instances()
+    return found[0]
+
+
+def test_published_values_reach_a_live_reader_while_the_gui_acquires(new_gui, input_file, tmp_path, monkeypatch):
+    """A module publishes "calls" (1, 2, 3...), "samples" and "mean0" every buffer; a Reader that keeps
+    up while the GUI acquires gets every value, stamped with its buffer's first sample number, and
+    the status's live names count them."""
+    live_dir = tmp_path / "live"
+    monkeypatch.setenv("OE_PYPROC_LIVE_DIR", str(live_dir))  # for oe_pyproc.live here; the GUI gets it too
+    gui = new_gui(current_python_home())
+    gui.start(extra_env={"OE_PYPROC_LIVE_DIR": str(live_dir)})
+    script = tmp_path / "publish_counter.py"
+    shutil.copy(Path(__file__).parent / "scripts" / "publish_counter.py", script)
+    (python,), _ = chain(gui, input_file, [script], tmp_path / "rec")
+    status = gui.python_status(python)
+    assert status["state"] == "ready", status
+    assert status["live"] == {"path": status["live"]["path"], "error": "", "names": [], "viewer": None}
+
+    ring = gui_ring(python)  # the instance exists once script_path is set: no waiting
+    assert ring.path == Path(status["live"]["path"]) and ring.path.parent == live_dir
+    assert ring.pid == gui.process.pid
+    assert ring._meta()["name"] == "Python Processor" and ring.script == str(script)
+    reader = ring.reader()
+    frames = []
+
+    def calls_read() -> int:
+        frames.extend(reader.read())
+        return sum(frame.name == "calls" for frame in frames)
+
+    def keep_up() -> None:
+        # While the GUI acquires: read as the values come, until 100 buffers; the engine had
+        # counted at least those when the status is asked next.
+        wait_until(lambda: calls_read() >= 100, 120, lambda: f"100 buffers published, read {calls_read()}")
+        read_now = calls_read()
+        names = {entry["name"]: entry for entry in gui.python_status(python)["live"]["names"]}
+        assert names["calls"]["count"] >= read_now and names["calls"]["kind"] == "scalar"
+
+    gui.acquire(python, 20, mode="ACQUIRE", then=keep_up)
+
+    def settled():
+        """The status once every buffer processed is read: its calls, the ring's counts and the last
+        counter agree (a block still in flight when acquisition stopped makes a second look)."""
+        read = calls_read()
+        now = gui.python_status(python)
+        counts = {entry["name"]: entry["count"] for entry in now["live"]["names"]}
+        return now if now["calls"] == read == counts.get("calls") == counts.get("samples") == counts.get("mean0") else None
+
+    final = wait_until(settled, 30, lambda: f"status {gui.python_status(python)} after reading {calls_read()}")
+    assert reader.lost == 0
+    assert {frame.kind for frame in frames} == {"scalar"}
+    assert [frame.name for frame in frames] == ["calls", "samples", "mean0"] * final["calls"]
+    calls, samples, means = (frames[i::3] for i in range(3))
+    assert [frame.value for frame in calls] == list(range(1, final["calls"] + 1))  # none lost, none doubled
+    numbers = np.array([frame.sample_number for frame in calls])
+    assert all(a.sample_number == b.sample_number == c.sample_number for a, b, c in zip(calls, samples, means))
+    lengths = np.array([frame.value for frame in samples], dtype=np.int64)
+    assert (lengths > 0).all()
+    assert (np.diff(numbers) == lengths[:-1]).all()  # each buffer starts where the one before ended
+    steps = np.rint(input_signal()[:, 0] / BIT_VOLTS) * BIT_VOLTS
+    expected = [steps[start:start + length].mean() for start, length in zip(numbers, lengths)]
+    assert np.allclose([frame.value for frame in means], expected, atol=1e-2)
+    assert sorted((entry["name"], entry["kind"]) for entry in final["live"]["names"]) == [
+        ("calls", "scalar"), ("mean0", "scalar"), ("samples", "scalar")]
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the viewer's server does
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def read_json(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def running(pid: int) -> bool:
+    """True while PID runs (Linux; a zombie has ended)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def viewers_started_by(gui: GuiSession) -> set:
+    """The running `oe_pyproc view` processes the GUI started (Linux's /proc)."""
+    pids = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            arguments = (stat.parent / "cmdline").read_bytes().split(b"\0")
+        except (OSError, IndexError, ValueError):
+            continue
+        if gui.process is not None and parent == gui.process.pid and b"oe_pyproc" in arguments and b"view" in arguments:
+            pids.add(int(stat.parent.name))
+    return pids
+
+
+def stop_viewers(gui: GuiSession, viewer_json: Path) -> None:
+    """Ends the viewer viewer.json names and any `oe_pyproc view` the GUI started, even one still
+    starting: nothing of the test outlives it."""
+    pids = viewers_started_by(gui)
+    if read_json(viewer_json):
+        pids.add(int(read_json(viewer_json)["pid"]))
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + 15
+    while any(running(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for pid in pids:
+        if running(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+VIEWER_PORT = 5077  # `oe-pyproc view`'s default, which the Live view button uses
+
+
+@pytest.mark.skipif(port_in_use(VIEWER_PORT), reason=f"port {VIEWER_PORT} (the live viewer's) is in use here")
+def test_the_live_view_command_starts_the_viewer_and_opens_the_browser(new_gui, input_file, tmp_path):
+    """The editor's Live view button, through the HTTP API: the Python Home's `oe_pyproc view --open`
+    starts the viewer (viewer.json, its page answers, the status shows its URL) and opens the browser
+    (BROWSER: a script that notes the URL); pressed again, it only opens the browser."""
+    live_dir, opened = tmp_path / "live", tmp_path / "opened.txt"
+    browser = tmp_path / "browser.sh"
+    browser.write_text(f'#!/bin/sh\necho "$1" >> {shlex.quote(str(opened))}\n')
+    browser.chmod(0o755)
+    gui = new_gui(current_python_home())
+    gui.start(extra_env={"OE_PYPROC_LIVE_DIR": str(live_dir), "BROWSER": str(browser)})
+    script = tmp_path / "publish_counter.py"
+    shutil.copy(Path(__file__).parent / "scripts" / "publish_counter.py", script)
+    (python,), _ = chain(gui, input_file, [script], tmp_path / "rec")
+    assert gui.python_status(python)["live"]["viewer"] is None
+    viewer_json, viewer_log = live_dir / "viewer.json", live_dir / "viewer.log"
+
+    def problem() -> str:
+        log = viewer_log.read_text(errors="replace")[-2000:] if viewer_log.exists() else "(no viewer.log)"
+        return f"status {gui.python_status(python)}; viewer.log: {log}"
+
+    def browser_opened():
+        return opened.read_text().split() if opened.exists() else []
+
+    try:
+        status = gui.python_command(python, "live_view")
+        assert status["state"] == "ready" and status["warning"] == "", status
+        found = wait_until(lambda: read_json(viewer_json), 90, lambda: "viewer.json: " + problem())
+        url = found["url"]
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(url, timeout=30) as page:
+            assert page.status == 200 and b"bokeh" in page.read().lower()
+        wait_until(lambda: gui.python_status(python)["live"]["viewer"] == url, 30, problem)
+        wait_until(lambda: browser_opened() == [url], 30, lambda: f"the browser opened {browser_opened()}: {problem()}")
+
+        # Pressed again while the viewer runs: the browser opens it again, and that second
+        # `view --open` ends (with status 0: no warning); no second viewer.
+        gui.python_command(python, "live_view")
+        wait_until(lambda: browser_opened() == [url, url] and viewers_started_by(gui) == {found["pid"]}, 60,
+                   lambda: f"the browser opened {browser_opened()}, viewers {viewers_started_by(gui)}: {problem()}")
+        assert read_json(viewer_json)["pid"] == found["pid"]
+        status = gui.python_status(python)
+        assert status["warning"] == "" and status["live"]["viewer"] == url, status
+    finally:
+        stop_viewers(gui, viewer_json)
+    # The plugin reaps what it started: the status shows no viewer, and no failure (SIGTERM ends the
+    # viewer with status 0).
+    now = wait_until(lambda: (lambda s: s if s["live"]["viewer"] is None else None)(gui.python_status(python)), 30, problem)
+    assert now["warning"] == "", now
+    assert not viewer_json.exists()

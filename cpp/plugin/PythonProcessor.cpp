@@ -38,12 +38,20 @@ File recordingFolder(const GenericProcessor* processor) {
     return parent.getChildFile(CoreServices::getRecordingDirectoryName());
 }
 
+// Live view launches of processors deleted since (message thread): the others reap them.
+std::vector<pyproc::plugin::DetachedProcess>& orphanedViewerLaunches() {
+    static std::vector<pyproc::plugin::DetachedProcess> launches;
+    return launches;
+}
+
 }  // namespace
 
 PythonProcessor::PythonProcessor() : GenericProcessor("Python Processor") {}
 
 PythonProcessor::~PythonProcessor() {
     stopTimer();
+    auto& orphans = orphanedViewerLaunches();
+    orphans.insert(orphans.end(), viewerLaunches.begin(), viewerLaunches.end());
     destroyInstance();  // the interpreter stays: other instances, and Python cannot restart
 }
 
@@ -162,6 +170,7 @@ void PythonProcessor::rebuildInstance() {
     destroyInstance();
     std::lock_guard<std::mutex> lock(engineMutex);
     instance = api->create(script.toRawUTF8(), channels, sampleRate, initialValuesJson().toRawUTF8());
+    api->describe(instance, describeJson().toRawUTF8());  // who we are, in the instance's live ring
     builtStreamId = streamId;
     builtChannels = channels;
     builtSampleRate = sampleRate;
@@ -169,6 +178,15 @@ void PythonProcessor::rebuildInstance() {
     warnedSpikeShape = false;
     moduleWarnings.clear();
     syncModuleParameters();
+}
+
+// The host's fields of the live ring's meta (docs/live.md): how a viewer names this instance.
+String PythonProcessor::describeJson() {
+    auto* fields = new DynamicObject();
+    fields->setProperty("program", "Open Ephys GUI");
+    fields->setProperty("node_id", getNodeId());
+    fields->setProperty("name", getDisplayName());
+    return JSON::toString(var(fields), true);
 }
 
 String PythonProcessor::initialValuesJson() const {
@@ -418,6 +436,10 @@ void PythonProcessor::refreshStatus() {
     next.overruns = liveOverruns;
     const DataStream* stream = builtStreamId ? getDataStream(builtStreamId) : nullptr;
     next.bufferUs = liveBufferUs;
+    reapViewerLaunches();
+    next.live = liveStatus();
+    next.viewerUnavailable = viewerUnavailableReason();
+    if (viewerProblemIsHome && next.viewerUnavailable.isEmpty()) viewerProblem.clear();
     const String scriptName = File(builtScript).getFileName();
     if (!api) {
         next.stage = Stage::noPython;
@@ -448,6 +470,7 @@ void PythonProcessor::refreshStatus() {
     warnings.add(restartWarning);
     if (instance) warnings.add(moduleWarnings);
     warnings.add(lastRefusal);
+    warnings.add(viewerProblem);
     const auto found = outputs.find(builtStreamId);
     if (warnedSpikeShape && found != outputs.end() && found->second.spikes)
         warnings.add("spikes from Python were fitted to the GUI's spike channel (1 channel, " +
@@ -457,6 +480,99 @@ void PythonProcessor::refreshStatus() {
     if (next.stage == Stage::errored) logNewError(next.details);
     ScopedLock lock(statusLock);
     current = next;
+}
+
+// The engine's live_status (it reads only atomics: no engineMutex) and the running viewer's URL, from
+// viewer.json in the ring file's folder (that folder is the live dir: its rule stays in the engine).
+// Message thread.
+var PythonProcessor::liveStatus() {
+    var live = api && instance ? JSON::parse(engineText(api->live_status, instance)) : var();
+    if (!live.isObject()) {
+        auto* none = new DynamicObject();
+        none->setProperty("path", "");
+        none->setProperty("error", !api ? "no Python" : "no module instance");
+        none->setProperty("names", Array<var>());
+        live = var(none);
+    }
+    const String path = live["path"].toString();
+    if (path.isNotEmpty()) liveDir = File::getCurrentWorkingDirectory().getChildFile(path).getParentDirectory();
+    var viewer;  // null: no viewer runs
+    const File viewerFile = liveDir == File() ? File() : liveDir.getChildFile("viewer.json");
+    if (viewerFile.existsAsFile()) {
+        const var found = JSON::parse(viewerFile.loadFileAsString());
+        if (found["url"].isString() && pyproc::plugin::processAlive(static_cast<int64>(found["pid"])))
+            viewer = found["url"];
+    }
+    live.getDynamicObject()->setProperty("viewer", viewer);
+    return live;
+}
+
+String PythonProcessor::viewerUnavailableReason() const {
+    const auto* running = pyproc::loader::loaded_engine();
+    if (!api || running == nullptr)
+        return "no Python Home is in use" + (homeProblem.isNotEmpty() ? ": " + homeProblem : String());
+    const File python(String(running->home.executable.u8string()));
+    if (!python.existsAsFile())
+        return "the Python Home's interpreter " + python.getFullPathName() + " does not exist";
+    return {};
+}
+
+String PythonProcessor::openLiveView() {
+    String problem = viewerUnavailableReason();
+    viewerProblemIsHome = problem.isNotEmpty();
+    if (problem.isEmpty()) {
+        const std::string python = pyproc::loader::loaded_engine()->home.executable.u8string();
+        const String command = String::fromUTF8(python.c_str()) + " -m oe_pyproc view --open";
+        // Its output is appended to viewer.log beside viewer.json (once a ring file says where that
+        // is), after a line naming the launch; the log starts anew past 1 MiB.
+        const File log = liveDir == File() ? File() : liveDir.getChildFile("viewer.log");
+        if (log != File()) {
+            log.getParentDirectory().createDirectory();
+            if (log.getSize() > 1024 * 1024) log.deleteFile();
+            log.appendText("== " + Time::getCurrentTime().toISO8601(true) + " Python Processor " + String(getNodeId()) +
+                           ": " + command + "\n");
+        }
+        pyproc::plugin::DetachedProcess started;
+        const std::string error = pyproc::plugin::startDetached(
+            {python, "-m", "oe_pyproc", "view", "--open"}, log == File() ? std::string() : log.getFullPathName().toStdString(),
+            &started);
+        if (error.empty()) {
+            viewerLaunches.push_back(started);
+            viewerProblem.clear();
+            LOGC("Python Processor: opening the live viewer: ", command,
+                 log == File() ? String() : " (its output: " + log.getFullPathName() + ")");
+            return {};
+        }
+        problem = String::fromUTF8(error.c_str());
+    }
+    viewerProblem = "Live view: " + problem;
+    LOGE("Python Processor: ", viewerProblem);
+    return viewerProblem;
+}
+
+// The processes the Live view button started: each is reaped once it ends (no zombie is left), and
+// one that failed (an env without oe_pyproc or bokeh, a port in use) is reported with its log's end.
+void PythonProcessor::reapViewerLaunches() {
+    auto& orphans = orphanedViewerLaunches();
+    for (auto orphan = orphans.begin(); orphan != orphans.end();)
+        orphan = pyproc::plugin::reapIfEnded(*orphan) ? orphans.erase(orphan) : orphan + 1;
+    for (auto launched = viewerLaunches.begin(); launched != viewerLaunches.end();) {
+        const auto status = pyproc::plugin::reapIfEnded(*launched);
+        if (!status) {
+            ++launched;
+            continue;
+        }
+        launched = viewerLaunches.erase(launched);
+        if (*status == 0) continue;  // it opened a running viewer, or a viewer was stopped
+        const File log = liveDir == File() ? File() : liveDir.getChildFile("viewer.log");
+        StringArray lines;
+        if (log.existsAsFile()) lines.addLines(log.loadFileAsString().trimEnd());
+        lines.removeRange(0, lines.size() - 3);
+        viewerProblem = "Live view: the viewer exited with status " + String(*status) +
+                        (lines.isEmpty() ? String() : ": " + lines.joinIntoString(" / ")) +
+                        (log.existsAsFile() ? " (log: " + log.getFullPathName() + ")" : String());
+        LOGE("Python Processor: ", viewerProblem);
+    }
 }
 
 void PythonProcessor::logNewError(const String& error) {
@@ -488,13 +604,15 @@ String PythonProcessor::statusJson() const {
     object->setProperty("buffer_us", now.bufferUs);
     object->setProperty("calls", (int64) now.calls);
     object->setProperty("overruns", (int64) now.overruns);
+    object->setProperty("live", now.live);
     return JSON::toString(var(object), true);
 }
 
 String PythonProcessor::handleConfigMessage(const String& message) {
     const String command = message.trim().toLowerCase();
     if (command == "reload") reload();
-    else if (command != "status") return "unknown command '" + message + "': use 'status' or 'reload'";
+    else if (command == "live_view") openLiveView();
+    else if (command != "status") return "unknown command '" + message + "': use 'status', 'reload' or 'live_view'";
     refreshStatus();
     return statusJson();
 }

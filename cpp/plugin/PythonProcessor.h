@@ -15,6 +15,7 @@
 #include <mutex>
 
 #include "../engine/engine_api.h"
+#include "detached_process.h"
 
 class PythonProcessor : public GenericProcessor, private juce::Timer {
 public:
@@ -29,6 +30,10 @@ public:
         String warning;       // e.g. "restart the GUI to use another Python Home"
         double p50Us = 0, p99Us = 0, bufferUs = 0;
         uint64 calls = 0, overruns = 0;
+        // The engine's live_status ({"path", "error", "names"}) and "viewer": the running viewer's
+        // URL from viewer.json beside the ring file, or null.
+        var live;
+        String viewerUnavailable;  // why the Live view button cannot work, "" when it can
     };
 
     PythonProcessor();
@@ -53,7 +58,8 @@ public:
     StringArray moduleParameterNames() const { return declaredParameters; }
     // Called on the message thread when the module's parameters were (re)declared.
     std::function<void()> onModuleParametersChanged;
-    // "reload" reloads the module; "status" answers with the Status as JSON.
+    // "reload" reloads the module, "live_view" opens the live viewer (as the editor's button does);
+    // each, and "status", answers with the Status as JSON.
     String handleConfigMessage(const String& message) override;
 
     Status status() const;
@@ -61,6 +67,10 @@ public:
     void reload();
     // True when no Python Home was found or it was refused: the editor may ask for one.
     bool needsPythonHome() const;
+    // Starts `<the Python Home's python> -m oe_pyproc view --open` as a process of its own, which
+    // opens the viewer in the browser (starting the viewer if none runs). Message thread. Returns ""
+    // or why it could not be started (also logged and shown in the status's warning).
+    String openLiveView();
 
 private:
     struct StreamOutputs {
@@ -82,6 +92,10 @@ private:
     void publishLatency();
     String statusJson() const;
     uint16 selectedStreamId() const;
+    String describeJson();
+    var liveStatus();
+    void reapViewerLaunches();
+    String viewerUnavailableReason() const;
 
     const pyproc_engine_api* api = nullptr;
     pyproc_instance* instance = nullptr;
@@ -98,6 +112,13 @@ private:
     StringArray declaredParameters;
     std::map<String, String> moduleValues;
     bool pythonStartAttempted = false;
+
+    // Live values: the ring files' folder (known from the first ring file), the processes the Live
+    // view button started until they end, and why the last one failed.
+    File liveDir;
+    std::vector<pyproc::plugin::DetachedProcess> viewerLaunches;
+    String viewerProblem;
+    bool viewerProblemIsHome = false;  // the problem was the Python Home: gone once one is in use
 
     // The stream the instance was built for: rebuilt when any of these change.
     uint16 builtStreamId = 0;

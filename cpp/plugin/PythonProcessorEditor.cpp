@@ -20,7 +20,8 @@ PythonProcessorEditor::PythonProcessorEditor(PythonProcessor* processor)
     desiredWidth = 240;
     addSelectedStreamParameterEditor(Parameter::PROCESSOR_SCOPE, "current_stream", 10, 25);
 
-    for (auto* button : {&scriptButton, &homeButton, &reloadButton, &stateButton}) addAndMakeVisible(button);
+    for (auto* button : {&scriptButton, &homeButton, &reloadButton, &stateButton, &liveViewButton})
+        addAndMakeVisible(button);
     scriptButton.setBounds(10, 52, 145, 20);
     homeButton.setBounds(160, 52, 70, 20);
     homeButton.setButtonText("Home...");
@@ -31,9 +32,11 @@ PythonProcessorEditor::PythonProcessorEditor(PythonProcessor* processor)
     reloadButton.onClick = [this] { pythonProcessor->reload(); };
     reloadButton.setTooltip("Re-import the script and the helper modules beside it");
     stateButton.onClick = [this] { showDetails(); };
+    liveViewButton.setBounds(160, 102, 70, 20);
+    liveViewButton.onClick = [this] { pythonProcessor->openLiveView(); };
 
     latencyLabel.setFont(FontOptions(12.0f));
-    latencyLabel.setBounds(10, 102, 220, 18);
+    latencyLabel.setBounds(10, 102, 145, 18);
     addAndMakeVisible(latencyLabel);
     pythonProcessor->onModuleParametersChanged = [safe = Component::SafePointer<PythonProcessorEditor>(this)] {
         if (safe != nullptr) safe->showModuleParameters();
@@ -86,13 +89,22 @@ void PythonProcessorEditor::timerCallback() {
     if (status.warning.isNotEmpty()) tip << "\n" << status.warning;
     stateButton.setTooltip(tip);
     homeButton.setTooltip(status.pythonHome.isNotEmpty() ? status.pythonHome : "Choose the Python Home (env folder)");
+    // The buffer's duration is in the tooltip; the text turns red when p99 exceeds it.
     if (status.calls == 0) latencyLabel.setText("latency: -", dontSendNotification);
     else
-        latencyLabel.setText("p50 " + String(status.p50Us, 0) + " us, p99 " + String(status.p99Us, 0) + " us / " +
-                                 String(status.bufferUs / 1000.0, 1) + " ms",
+        latencyLabel.setText("p50 " + String(roundToInt(status.p50Us)) + ", p99 " + String(roundToInt(status.p99Us)) + " us",
                              dontSendNotification);
+    latencyLabel.setTooltip("process() latency, median (p50) and 99th percentile (p99), against the buffer's duration" +
+                            (status.bufferUs > 0 ? " of " + String(status.bufferUs / 1000.0, 1) + " ms" : String()));
     latencyLabel.setColour(Label::textColourId,
                            status.p99Us > status.bufferUs && status.calls > 0 ? Colours::red : Colours::black);
+    liveViewButton.setEnabled(status.viewerUnavailable.isEmpty());
+    const String viewer = status.live["viewer"].toString();
+    liveViewButton.setTooltip(status.viewerUnavailable.isNotEmpty()
+                                  ? "Live view is unavailable: " + status.viewerUnavailable
+                                  : viewer.isNotEmpty() ? "Open the live viewer (running at " + viewer + ") in the browser"
+                                                        : "Start the live viewer (oe-pyproc view) and open it in the browser: "
+                                                          "it plots what the module publishes");
 }
 
 void PythonProcessorEditor::chooseScript() {

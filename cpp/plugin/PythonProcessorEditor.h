@@ -1,5 +1,6 @@
 // The Python Processor's editor: stream selector, script and Python Home
-// choosers, Reload, the module's state (details on click) and live latency.
+// choosers, Reload, the module's state (details on click), live latency and
+// Live view (what the module publishes, in the browser).
 #pragma once
 
 #include <EditorHeaders.h>
@@ -23,6 +24,7 @@ private:
     TextButton scriptButton{"Script..."};
     TextButton homeButton{"Python Home..."};
     TextButton reloadButton{"Reload"};
+    TextButton liveViewButton{"Live view"};
     TextButton stateButton;
     Label latencyLabel;
     std::unique_ptr<FileChooser> chooser;

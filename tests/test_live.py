@@ -108,6 +108,8 @@ def test_a_stalled_reader_loses_only_the_oldest_frames(python_home, live_dir, tm
     name = "image" if image_kib else "count"
     wait_until(lambda: instance.names().get(name, ("", 0))[1] == total, "every value published")
     frames = reader.read()  # the reader wakes up only now
+    late = instance.reader("oldest")  # one that starts now: it lost nothing, it begins at the oldest intact
+    late_frames = late.read()
     gate.open("release")
     finish(host)
     published = [f for f in frames if f.name == name]
@@ -119,6 +121,9 @@ def test_a_stalled_reader_loses_only_the_oldest_frames(python_home, live_dir, tm
     first = frames[0].seq
     assert reader.lost == first, "every frame before the first one read is counted lost, none after"
     assert [f.seq for f in frames] == list(range(first, first + len(frames)))
+    late_seqs = [f.seq for f in late_frames]  # the ring moved on meanwhile: events of later buffers
+    assert late.lost == 0 and late_seqs == list(range(late_seqs[0], late_seqs[0] + len(late_seqs)))
+    assert frames[0].seq <= late_seqs[0] and frames[-1].seq in late_seqs
 
 
 def test_two_instances_publish_under_their_own_names(python_home, live_dir, tmp_path):

@@ -299,6 +299,18 @@ def test_open_starts_a_viewer_and_opens_it_or_opens_the_one_running(live_env, tm
         assert viewer.stop() == 0
 
 
+def test_stop_ends_the_running_viewer(live_env, tmp_path):
+    viewer = Viewer(live_env, tmp_path)
+    viewer.wait_listening()
+    stop = [sys.executable, "-m", "oe_pyproc", "view", "--stop"]
+    done = subprocess.run(stop, env=live_env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and f"stopped the viewer (pid {viewer.process.pid})" in done.stdout, done.stdout
+    assert viewer.process.wait(timeout=30) == 0
+    assert not (Path(live_env["OE_PYPROC_LIVE_DIR"]) / "viewer.json").exists()
+    again = subprocess.run(stop, env=live_env, capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0 and "no viewer is running" in again.stdout
+
+
 # --- the page's own bookkeeping, without a browser ---
 
 class StubInstance:

@@ -472,12 +472,13 @@ uint32_t Instance::name_index(const py::object& name, uint8_t kind) {
     return static_cast<uint32_t>(index);
 }
 
-void Instance::write_frame(uint32_t name_index, uint8_t kind, uint8_t dtype, const FrameShape& shape,
-                           const void* values, size_t value_bytes, const void* x, size_t x_bytes,
-                           const py::object& name) {
+void Instance::write_frame(const py::object& name, uint8_t kind, uint8_t dtype, const FrameShape& shape,
+                           const void* values, size_t value_bytes, const void* x, size_t x_bytes) {
     live::Ring& ring = ring_file_->ring();
+    if (!ring.fits(value_bytes + x_bytes))  // before the name is registered, and before anything is written
+        raise(runtime().attr("too_large_error")(name, value_bytes + x_bytes, ring.max_frame_bytes()));
     live::FrameHeader frame{};
-    frame.name_index = name_index;
+    frame.name_index = name_index(name, kind);
     frame.kind = kind;
     frame.dtype = dtype;
     frame.ndim = shape.ndim;
@@ -486,22 +487,21 @@ void Instance::write_frame(uint32_t name_index, uint8_t kind, uint8_t dtype, con
     frame.shape[0] = shape.sizes[0];
     frame.shape[1] = shape.sizes[1];
     uint8_t* payload = ring.begin_frame(frame, value_bytes + x_bytes);
-    if (!payload)
-        raise(runtime().attr("too_large_error")(name, value_bytes + x_bytes, ring.max_frame_bytes()));
     std::memcpy(payload, values, value_bytes);
     if (x) std::memcpy(payload + value_bytes, x, x_bytes);
     ring.commit();
 }
 
 void Instance::publish(const py::object& name, const py::object& value, const py::object& x) {
+    size_t name_length = 0;
+    checked_name(name, &name_length);  // a bad name is refused with or without a ring
     const bool have_ring = ring_file_->ring().valid();
     // The common values are copied from here; the runtime normalizes the rest, and says what is wrong.
     if (x.is_none() && (PyFloat_Check(value.ptr()) || (PyLong_Check(value.ptr())))) {
         const double number = PyFloat_Check(value.ptr()) ? PyFloat_AS_DOUBLE(value.ptr()) : PyLong_AsDouble(value.ptr());
         if (number == -1.0 && PyErr_Occurred()) throw py::error_already_set();
         if (!have_ring) return warn_once(warned_no_ring_, "publish(): " + ring_file_->error() + "; nothing is published");
-        return write_frame(name_index(name, live::kScalar), live::kScalar, live::kFloat64, {}, &number, sizeof number,
-                           nullptr, 0, name);
+        return write_frame(name, live::kScalar, live::kFloat64, {}, &number, sizeof number, nullptr, 0);
     }
     py::object values = py::none();  // a C-contiguous array once known
     py::object xs = py::none();
@@ -529,8 +529,8 @@ void Instance::publish(const py::object& name, const py::object& value, const py
     const uint8_t dtype = kind == live::kPicture ? live::kUint8 : live::kFloat32;
     const size_t value_bytes = static_cast<size_t>(array.nbytes());
     const py::array x_array = xs.is_none() ? py::array() : xs.cast<py::array>();
-    write_frame(name_index(name, kind), kind, dtype, shape, array.data(), value_bytes,
-                xs.is_none() ? nullptr : x_array.data(), xs.is_none() ? 0 : static_cast<size_t>(x_array.nbytes()), name);
+    write_frame(name, kind, dtype, shape, array.data(), value_bytes, xs.is_none() ? nullptr : x_array.data(),
+                xs.is_none() ? 0 : static_cast<size_t>(x_array.nbytes()));
 }
 
 void Instance::publish_event(int64_t sample_number, uint8_t line, bool on, uint8_t direction) {

@@ -112,8 +112,8 @@ private:
         uint8_t ndim = 0;
         uint32_t sizes[2] = {0, 0};
     };
-    void write_frame(uint32_t name_index, uint8_t kind, uint8_t dtype, const FrameShape& shape,
-                     const void* values, size_t value_bytes, const void* x, size_t x_bytes, const py::object& name);
+    void write_frame(const py::object& name, uint8_t kind, uint8_t dtype, const FrameShape& shape,
+                     const void* values, size_t value_bytes, const void* x, size_t x_bytes);
     uint32_t name_index(const py::object& name, uint8_t kind);
     void load_parameters();
     void apply_parameter_changes();

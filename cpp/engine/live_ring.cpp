@@ -43,7 +43,7 @@ std::string live_dir() {
     if (stat("/dev/shm", &info) == 0 && S_ISDIR(info.st_mode)) return "/dev/shm/oe-pyproc-live-" + user;
 #endif
     std::string temp = environment("TMPDIR");
-    while (temp.size() > 1 && temp.back() == '/') temp.pop_back();
+    while (!temp.empty() && temp.back() == '/') temp.pop_back();
     return (temp.empty() ? std::string("/tmp") : temp) + "/oe-pyproc-live-" + user;
 #endif
 }

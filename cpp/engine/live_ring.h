@@ -104,6 +104,7 @@ public:
     uint8_t* data() const { return base_ + header().data_offset; }
     uint64_t capacity() const { return header().data_capacity; }
     uint64_t max_frame_bytes() const { return capacity() / 4; }
+    bool fits(uint64_t payload_bytes) const { return align8(kFrameHeaderBytes + payload_bytes) <= max_frame_bytes(); }
 
     // Fills a zeroed mapping's header.
     void initialize(const Layout& layout, uint64_t pid, uint64_t instance_id) const;
@@ -114,7 +115,7 @@ public:
     int find_or_add_name(const char* name, size_t length, uint8_t* kind) const;
 
     // Reserves a frame of payload_bytes after the header and returns where its payload goes;
-    // commit() publishes it. Returns nullptr when it does not fit (max_frame_bytes()).
+    // commit() publishes it. Returns nullptr when it does not fit (ask fits() first).
     uint8_t* begin_frame(const FrameHeader& frame, uint64_t payload_bytes);
     void commit();
 
@@ -215,12 +216,14 @@ public:
         const uint64_t written = ring.header().frames_written.load(std::memory_order_acquire);
         next_ = from_oldest ? oldest(written) : written;
     }
-    // Copies the next intact frame (header and payload) into *frame; false when there is none yet.
-    bool next(std::vector<uint8_t>* frame) {
+    // Copies the next intact frame (header and payload) into *frame; false when there is none yet, or
+    // none before frame `before` (a reader that stops at what was written when it began never chases a
+    // writer that is faster than it).
+    bool next(std::vector<uint8_t>* frame, uint64_t before = ~uint64_t{0}) {
         Header& h = ring_.header();
         for (;;) {
             const uint64_t written = h.frames_written.load(std::memory_order_acquire);
-            if (next_ >= written) return false;
+            if (next_ >= written || next_ >= before) return false;
             if (next_ < oldest(written)) {
                 lost_ += oldest(written) - next_;
                 next_ = oldest(written);
@@ -234,6 +237,7 @@ public:
         }
     }
     uint64_t lost() const { return lost_; }
+    uint64_t written() const { return ring_.header().frames_written.load(std::memory_order_acquire); }
 
 private:
     uint64_t oldest(uint64_t written) const {
@@ -244,6 +248,11 @@ private:
         if (s.sequence.load(std::memory_order_acquire) != sequence) return false;
         const uint64_t start = s.start;
         const uint32_t length = s.length;
+        // The slot may be rewritten under us (start of one frame, length of another): never copy
+        // outside the data area; the checks below then find the frame torn.
+        if (length < kFrameHeaderBytes || length > ring_.max_frame_bytes() ||
+            start % ring_.capacity() + length > ring_.capacity())
+            return false;
         frame->resize(length);
         std::memcpy(frame->data(), ring_.data() + start % ring_.capacity(), length);
         std::atomic_thread_fence(std::memory_order_acquire);

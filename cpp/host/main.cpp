@@ -140,11 +140,16 @@ Options parse(int argc, char** argv) {
     return options;
 }
 
+// The engine's text; asked again while it grew between the call that measured it and the one that copies
+// it (a status gains names and digits while the module runs).
 std::string text_of(size_t (*getter)(const pyproc_instance*, char*, size_t), const pyproc_instance* instance) {
-    std::string text(getter(instance, nullptr, 0) + 1, '\0');
-    getter(instance, text.data(), text.size());
-    text.resize(text.size() - 1);
-    return text;
+    std::string text;
+    for (size_t length = getter(instance, nullptr, 0);;) {
+        text.assign(length + 1, '\0');
+        const size_t copied = getter(instance, text.data(), text.size());
+        if (copied <= length) return text.substr(0, copied);
+        length = copied;
+    }
 }
 
 // One Python Processor in the host's chain.

@@ -80,7 +80,8 @@ PublishedWriter::~PublishedWriter() {
 
 void PublishedWriter::drain() {
     if (!reader_) return;
-    while (reader_->next(&frame_)) {
+    const uint64_t until = reader_->written();
+    while (reader_->next(&frame_, until)) {
         if (frame_.size() < live::kFrameHeaderBytes) {
             ++lost_;
             continue;

@@ -12,11 +12,16 @@
 #endif
 #include <windows.h>
 #else
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/syscall.h>
+#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <cstdlib>
+
+extern char** environ;
 #endif
 
 namespace pyproc::plugin {
@@ -147,85 +152,67 @@ bool processAlive(long long pid) {
 
 namespace {
 
-// In the child, between fork and exec: only async-signal-safe calls.
-void closeDescriptorsFrom(int first, int keep, long limit) {
-#if defined(__linux__) && defined(SYS_close_range)
-    bool closed = keep <= first || syscall(SYS_close_range, static_cast<unsigned>(first), static_cast<unsigned>(keep - 1), 0u) == 0;
-    const unsigned rest = static_cast<unsigned>(keep >= first ? keep + 1 : first);
-    if (closed && syscall(SYS_close_range, rest, ~0u, 0u) == 0) return;
+// The descriptors open in this process from 3 on: the child closes them all (the GUI's HTTP socket
+// must not live on in the viewer). Read before spawning; one opened meanwhile by another thread may
+// slip through.
+std::vector<int> openDescriptors() {
+    std::vector<int> found;
+#if defined(__linux__)
+    if (DIR* folder = opendir("/proc/self/fd")) {
+        const int own = dirfd(folder);
+        while (const dirent* entry = readdir(folder)) {
+            const int fd = std::atoi(entry->d_name);
+            if (fd >= 3 && fd != own) found.push_back(fd);
+        }
+        closedir(folder);
+        return found;
+    }
 #endif
-    for (int fd = first; fd < limit; ++fd)
-        if (fd != keep) close(fd);
+    const long limit = sysconf(_SC_OPEN_MAX) > 0 && sysconf(_SC_OPEN_MAX) < 65536 ? sysconf(_SC_OPEN_MAX) : 65536;
+    for (int fd = 3; fd < limit; ++fd)
+        if (fcntl(fd, F_GETFD) != -1) found.push_back(fd);
+    return found;
 }
-
-void setCloseOnExec(int fd) { fcntl(fd, F_SETFD, fcntl(fd, F_GETFD) | FD_CLOEXEC); }
 
 }  // namespace
 
+// posix_spawn, not fork: the GUI's memory is never copied-on-write (a fork would make the audio
+// thread take page faults until the child execs), and a failed exec comes back as its error.
 std::string startDetached(const std::vector<std::string>& args, const std::string& log, DetachedProcess* started) {
     if (args.empty()) return "nothing to start";
-    // Everything the child needs is made before fork: after it, the child of a threaded process may
-    // only make async-signal-safe calls.
     std::vector<char*> argv;
     for (const auto& argument : args) argv.push_back(const_cast<char*>(argument.c_str()));
     argv.push_back(nullptr);
-    const long limit = sysconf(_SC_OPEN_MAX) > 0 && sysconf(_SC_OPEN_MAX) < 65536 ? sysconf(_SC_OPEN_MAX) : 65536;
-    const int input = open("/dev/null", O_RDONLY);
-    if (input < 0) return std::string("cannot open /dev/null: ") + std::strerror(errno);
-    setCloseOnExec(input);
-    int output = -1;
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attributes;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawnattr_init(&attributes);
+    short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+#if defined(POSIX_SPAWN_SETSID)
+    flags |= POSIX_SPAWN_SETSID;  // its own session: the GUI's terminal and process group signals miss it
+#endif
+#if defined(__APPLE__)
+    flags |= POSIX_SPAWN_CLOEXEC_DEFAULT;  // only the descriptors named below are inherited
+#endif
+    posix_spawnattr_setflags(&attributes, flags);
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(&attributes, &none);
+    posix_spawnattr_setsigdefault(&attributes, &all);  // the GUI's signal handlers are not the viewer's
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
     if (!log.empty()) {
-        output = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-        if (output < 0) {
-            const std::string problem = "cannot open " + log + ": " + std::strerror(errno);
-            close(input);
-            return problem;
-        }
-        setCloseOnExec(output);
+        posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+        posix_spawn_file_actions_adddup2(&actions, 1, 2);
     }
-    // The child reports a failed exec through this pipe; a successful exec closes it (close-on-exec).
-    int report[2];
-    if (pipe(report) != 0) {
-        const std::string problem = std::string("cannot make a pipe: ") + std::strerror(errno);
-        close(input);
-        if (output >= 0) close(output);
-        return problem;
-    }
-    setCloseOnExec(report[0]);
-    setCloseOnExec(report[1]);
-    const pid_t pid = fork();
-    if (pid == 0) {
-        setsid();  // its own session: the GUI's terminal and process group signals do not reach it
-        dup2(input, 0);
-        if (output >= 0) {
-            dup2(output, 1);
-            dup2(output, 2);
-        }
-        closeDescriptorsFrom(3, report[1], limit);
-        execv(argv[0], argv.data());
-        const int error = errno;
-        ssize_t written = write(report[1], &error, sizeof error);
-        (void) written;
-        _exit(127);
-    }
-    const int forkError = errno;
-    close(report[1]);
-    close(input);
-    if (output >= 0) close(output);
-    if (pid < 0) {
-        close(report[0]);
-        return std::string("cannot start a process: ") + std::strerror(forkError);
-    }
-    int execError = 0;
-    ssize_t got;
-    do got = read(report[0], &execError, sizeof execError);
-    while (got < 0 && errno == EINTR);
-    close(report[0]);
-    if (got == static_cast<ssize_t>(sizeof execError)) {
-        int status = 0;
-        waitpid(pid, &status, 0);
-        return "cannot start " + args[0] + ": " + std::strerror(execError);
-    }
+#if !defined(__APPLE__)
+    for (const int fd : openDescriptors()) posix_spawn_file_actions_addclose(&actions, fd);
+#endif
+    pid_t pid = 0;
+    const int error = posix_spawn(&pid, argv[0], &actions, &attributes, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attributes);
+    if (error != 0) return "cannot start " + args[0] + ": " + std::strerror(error);
     started->pid = pid;
     return {};
 }

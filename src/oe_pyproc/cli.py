@@ -76,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     view.add_argument("--port", type=int, default=5077, help="(default %(default)s)")
     view.add_argument("--open", action="store_true",
                       help="open the page in the browser (only that, when a viewer is already running)")
+    view.add_argument("--stop", action="store_true", help="stop the viewer that is running")
     view.set_defaults(handler=command_view)
 
     package = commands.add_parser("package", help="write the Plugin Installer zip, "
@@ -113,6 +114,12 @@ def command_package(args: argparse.Namespace, console: Console) -> int:
 
 
 def command_view(args: argparse.Namespace, console: Console) -> int:
+    if args.stop:
+        from oe_pyproc.live import stop_viewer
+
+        pid = stop_viewer()
+        console.print(f"stopped the viewer (pid {pid})" if pid else "no viewer is running", highlight=False)
+        return 0
     try:
         from oe_pyproc.viewer import ViewerError, serve
     except ImportError as error:
@@ -204,7 +211,8 @@ def open_viewer(console: Console) -> None:
 
     url = start_viewer()
     if url:
-        console.print(f"live viewer: {url}", highlight=False)
+        console.print(f"live viewer: {url} (it keeps running after the run; `oe-pyproc view --stop` stops it)",
+                      highlight=False, soft_wrap=True)
     else:
         console.print("[yellow]![/] the live viewer did not start; `oe-pyproc view` says why", highlight=False)
 

@@ -110,26 +110,53 @@ class Instance:
         (_, _, self.index_slots, self.pid, self.instance_id, self._index_offset, self._names_offset,
          self._data_offset, self.capacity) = fields[:9]
         self.key = "%d-%d" % (self.pid, self.instance_id)
-        meta = self._meta()
-        self.program: str = meta.get("program") or "unknown"
-        self.node_id: Optional[int] = meta.get("node_id")
-        self.script: str = meta.get("script", "")
-        self.name: str = Path(self.script).stem if self.script else "(no script)"
-        self.sample_rate: float = float(meta.get("sample_rate") or 0.0)
-        self.num_channels: int = int(meta.get("num_channels") or 0)
+        self._meta_sequence = -1
+        self._meta_fields: dict = {}
 
-    def _meta(self) -> dict:
+    def meta(self) -> dict:
+        """The ring's meta, read again whenever the host rewrote it (it describes the instance just after
+        creating it, and the GUI again when the instance is rebuilt)."""
         for _ in range(100):  # the seqlock: odd while the host rewrites it
             before = struct.unpack_from("<I", self._map, 92)[0]
-            length = struct.unpack_from("<I", self._map, 96)[0]
+            if before == self._meta_sequence:
+                return self._meta_fields
+            length = min(struct.unpack_from("<I", self._map, 96)[0], len(self._map) - META_OFFSET)
             text = bytes(self._map[META_OFFSET:META_OFFSET + length])
             if before % 2 == 0 and struct.unpack_from("<I", self._map, 92)[0] == before:
                 try:
-                    return json.loads(text.decode("utf-8")) if text else {}
+                    self._meta_fields = json.loads(text.decode("utf-8")) if text else {}
                 except ValueError:
-                    pass
+                    self._meta_fields = {}  # not JSON, and stable: read again only once it changes
+                self._meta_sequence = before
+                return self._meta_fields
             time.sleep(0.001)
-        return {}
+        return self._meta_fields
+
+    @property
+    def program(self) -> str:
+        """"Open Ephys GUI", "pyproc-host", or "unknown" until the host has described the instance."""
+        return self.meta().get("program") or "unknown"
+
+    @property
+    def node_id(self) -> Optional[int]:
+        return self.meta().get("node_id")
+
+    @property
+    def script(self) -> str:
+        return self.meta().get("script", "")
+
+    @property
+    def name(self) -> str:
+        """The script's stem."""
+        return Path(self.script).stem if self.script else "(no script)"
+
+    @property
+    def sample_rate(self) -> float:
+        return float(self.meta().get("sample_rate") or 0.0)
+
+    @property
+    def num_channels(self) -> int:
+        return int(self.meta().get("num_channels") or 0)
 
     @property
     def label(self) -> str:
@@ -182,7 +209,7 @@ class Reader:
         self.instance = instance
         self.lost = 0
         written = self._written()
-        self._next = self._oldest(written) if start == "oldest" else written
+        self._next = self._oldest_intact(written) if start == "oldest" else written
 
     def _written(self) -> int:
         return self.instance._u64(64)
@@ -190,35 +217,48 @@ class Reader:
     def _oldest(self, written: int) -> int:
         return max(0, written - self.instance.index_slots)
 
+    def _oldest_intact(self, written: int) -> int:
+        """The oldest frame whose slot and data are still there: a reader that starts late lost nothing."""
+        inst = self.instance
+        for seq in range(self._oldest(written), written):
+            stamp, start = _SLOT.unpack_from(inst._map, inst._index_offset + 32 * (seq % inst.index_slots))[:2]
+            if stamp == seq and inst._u64(72) - start <= inst.capacity:
+                return seq
+        return written
+
     def read(self, max_frames: Optional[int] = None) -> List[Frame]:
-        """Every frame published since the last read (at most max_frames); never waits."""
+        """The frames published since the last read, up to those written when this call began (at most
+        max_frames); never waits."""
         frames: List[Frame] = []
         written = self._written()
+        if self._next < self._oldest(written):
+            self.lost += self._oldest(written) - self._next
+            self._next = self._oldest(written)
         while self._next < written and (max_frames is None or len(frames) < max_frames):
-            if self._next < self._oldest(written):
-                self.lost += self._oldest(written) - self._next
-                self._next = self._oldest(written)
             frame = self._copy(self._next)
             if frame is None:
                 self.lost += 1
             else:
                 frames.append(frame)
             self._next += 1
-            written = self._written()
         return frames
 
     def _copy(self, seq: int) -> Optional[Frame]:
         inst = self.instance
         slot = inst._index_offset + 32 * (seq % inst.index_slots)
         stamp, start, length, _ = _SLOT.unpack_from(inst._map, slot)
-        if stamp != seq:
+        # The slot may be rewritten as we read it: never take a length that leaves the data area.
+        if stamp != seq or not _FRAME.size <= length <= inst.capacity // 4 or start % inst.capacity + length > inst.capacity:
             return None
         offset = inst._data_offset + start % inst.capacity
-        raw = bytes(inst._map[offset:offset + length])
+        raw = inst._map[offset:offset + length]
         # Intact only if the slot still names this frame and the writer has not reserved past it.
         if _SLOT.unpack_from(inst._map, slot)[0] != seq or inst._u64(72) - start > inst.capacity:
             return None
-        return _decode(inst, seq, raw)
+        try:
+            return _decode(inst, seq, raw)
+        except (IndexError, ValueError, struct.error):
+            return None  # a kind or type this reader does not know (a newer engine): skipped, counted lost
 
 
 def _decode(inst: Instance, seq: int, raw: bytes) -> Frame:
@@ -261,6 +301,23 @@ def running_viewer() -> Optional[str]:
             return url if answer.status == 200 else None
     except OSError:
         return None
+
+
+def stop_viewer(wait_seconds: float = 10.0) -> Optional[int]:
+    """Stops the running viewer (SIGTERM: it removes its viewer.json); its pid, or None if none runs."""
+    import signal
+
+    try:
+        pid = int(json.loads(viewer_file().read_text())["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not process_alive(pid):
+        return None
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + wait_seconds
+    while process_alive(pid) and viewer_file().exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return pid
 
 
 def instances(directory: Optional[Path] = None) -> List[Instance]:

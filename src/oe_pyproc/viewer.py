@@ -156,13 +156,15 @@ class Image:
         self.source.data = {"image": [value], "x": [0], "y": [0], "dw": [width], "dh": [height]}
 
 
+KEEP_ENDED = 8  # ended instances a page keeps showing
+
+
 class InstanceView:
     """One instance's section: a title, then a figure per published name in the order they first came."""
 
     def __init__(self, instance):
         self.instance = instance
         self.reader = instance.reader("oldest")  # a page opened late still shows what the ring holds
-        self.rate = float(instance.sample_rate) or 1.0
         self.charts: Dict[str, object] = {}
         self.events = EventMarks(instance.key)
         self.x_range = DataRange1d(follow="end", follow_interval=WINDOW_SECONDS, range_padding=0)
@@ -182,7 +184,14 @@ class InstanceView:
         text += f" <small>({self.lost} frames lost: the page fell behind)</small>" if self.lost else ""
         return text + "</h3>"
 
+    @property
+    def rate(self) -> float:
+        return self.instance.sample_rate or 1.0  # 0 until the engine has described the instance
+
     def update(self) -> None:
+        title = self.title_html()  # the host describes the instance just after creating it
+        if title != self.title.text:
+            self.title.text = title
         frames = self.reader.read()
         start = 0
         for index, frame in enumerate(frames):
@@ -194,11 +203,12 @@ class InstanceView:
                 start = index
             self.last_stamp = frame.sample_number
         self.show(frames[start:])
-        if self.reader.lost != self.lost:
-            self.lost = self.reader.lost
-            self.title.text = self.title_html()
+        self.lost = self.reader.lost
 
     def show(self, frames: list) -> None:
+        # Events first: a page reading between two streamed messages never sees a value without the
+        # events that came before it.
+        self.events.add([frame for frame in frames if frame.kind == "event"], self.rate)
         by_name: Dict[str, list] = {}
         for frame in frames:
             if frame.kind != "event":
@@ -207,7 +217,6 @@ class InstanceView:
             chart = self.charts.get(name) or self.add_chart(name, named[0].kind)
             if chart is not None:
                 chart.add(named, self.rate)
-        self.events.add([frame for frame in frames if frame.kind == "event"], self.rate)
 
     def add_chart(self, name: str, kind: str):
         key = self.instance.key
@@ -246,6 +255,7 @@ class Page:
         self.ticks = 0
         document.title = "oe-pyproc live"
         document.add_root(self.root)
+        document.on_session_destroyed(lambda context: self.close())
         self.scan()
         document.add_periodic_callback(self.tick, UPDATE_MS)
 
@@ -257,6 +267,19 @@ class Page:
             if not view.ended:
                 view.update()
 
+    def close(self) -> None:
+        """The page was closed: its rings' mappings go now, not when Python collects the page."""
+        for view in self.views.values():
+            if not view.ended:
+                view.instance.close()
+
+    def forget_old_ended(self) -> None:
+        """Keeps the last KEEP_ENDED ended sections: a GUI rebuilds its instance on every script or stream
+        change, and a page open all day would otherwise grow without end."""
+        ended = [key for key, view in self.views.items() if view.ended]
+        for key in ended[:max(0, len(ended) - KEEP_ENDED)]:
+            self.root.children.remove(self.views.pop(key).layout)
+
     def scan(self) -> None:
         for instance in live.instances():
             if instance.key in self.views:
@@ -267,6 +290,7 @@ class Page:
         for view in self.views.values():
             if not view.ended and not view.instance.alive:
                 view.end()
+        self.forget_old_ended()
         self.waiting.visible = all(view.ended for view in self.views.values())
 
 

@@ -600,7 +600,7 @@ def test_published_values_reach_a_live_reader_while_the_gui_acquires(new_gui, in
     ring = gui_ring(python)  # the instance exists once script_path is set: no waiting
     assert ring.path == Path(status["live"]["path"]) and ring.path.parent == live_dir
     assert ring.pid == gui.process.pid
-    assert ring._meta()["name"] == "Python Processor" and ring.script == str(script)
+    assert ring.meta()["name"] == "Python Processor" and ring.script == str(script)
     reader = ring.reader()
     frames = []
 

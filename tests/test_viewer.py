@@ -299,8 +299,8 @@ def test_open_starts_a_viewer_and_opens_it_or_opens_the_one_running(live_env, tm
         assert viewer.stop() == 0
 
 
-def test_stop_ends_the_running_viewer(live_env, tmp_path):
-    viewer = Viewer(live_env, tmp_path)
+def test_stop_ends_the_running_viewer(viewers, live_env):
+    viewer = viewers()
     viewer.wait_listening()
     stop = [sys.executable, "-m", "oe_pyproc", "view", "--stop"]
     done = subprocess.run(stop, env=live_env, capture_output=True, text=True, timeout=60)

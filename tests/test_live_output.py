@@ -223,3 +223,15 @@ def test_run_view_opens_the_viewer_and_runs_at_real_time(tmp_path, monkeypatch, 
     assert status == 0 and opened == [True]
     assert json.loads(capsys.readouterr().out)["input"]["samples"] == 5000
     assert elapsed >= 0.45
+
+
+def test_a_viewer_that_cannot_start_says_why(tmp_path, monkeypatch):
+    from oe_pyproc import host
+
+    broken = tmp_path / "python"  # an env whose python cannot run the viewer
+    broken.write_text("#!/bin/sh\necho 'No module named bokeh' >&2\nexit 1\n")
+    broken.chmod(0o755)
+    monkeypatch.setattr(host.sys, "executable", str(broken))
+    monkeypatch.setenv("OE_PYPROC_LIVE_DIR", str(tmp_path / "live"))
+    with pytest.raises(host.ViewerNotStarted, match="did not start: No module named bokeh"):
+        host.start_viewer(wait_seconds=30)

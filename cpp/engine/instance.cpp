@@ -462,21 +462,26 @@ void Instance::describe(const std::string& host_fields_json) {
     write_meta(fields);
 }
 
-uint32_t Instance::name_index(const py::object& name, uint8_t kind) {
-    size_t length = 0;
-    const char* text = checked_name(name, &length);
+uint32_t Instance::name_index(const PublishedName& name, uint8_t kind) {
     uint8_t registered = kind;
-    const int index = ring_file_->ring().find_or_add_name(text, length, &registered);
-    if (index == -1) raise(runtime().attr("too_many_names_error")(name));
-    if (index == -2) raise(runtime().attr("kind_change_error")(name, registered, kind));
+    const int index = ring_file_->ring().find_or_add_name(name.text, name.length, &registered);
+    if (index == -1) raise(runtime().attr("too_many_names_error")(name.object));
+    if (index == -2) raise(runtime().attr("kind_change_error")(name.object, registered, kind));
     return static_cast<uint32_t>(index);
 }
 
-void Instance::write_frame(const py::object& name, uint8_t kind, uint8_t dtype, const FrameShape& shape,
+bool Instance::missing_ring() {
+    if (ring_file_->ring().valid()) return false;
+    if (!warned_no_ring_) warn_once(warned_no_ring_, "publish(): " + ring_file_->error() + "; nothing is published");
+    return true;
+}
+
+void Instance::write_frame(const PublishedName& name, uint8_t kind, uint8_t dtype, const FrameShape& shape,
                            const void* values, size_t value_bytes, const void* x, size_t x_bytes) {
+    if (missing_ring()) return;
     live::Ring& ring = ring_file_->ring();
     if (!ring.fits(value_bytes + x_bytes))  // before the name is registered, and before anything is written
-        raise(runtime().attr("too_large_error")(name, value_bytes + x_bytes, ring.max_frame_bytes()));
+        raise(runtime().attr("too_large_error")(name.object, value_bytes + x_bytes, ring.max_frame_bytes()));
     live::FrameHeader frame{};
     frame.name_index = name_index(name, kind);
     frame.kind = kind;
@@ -493,23 +498,17 @@ void Instance::write_frame(const py::object& name, uint8_t kind, uint8_t dtype, 
 }
 
 void Instance::publish(const py::object& name, const py::object& value, const py::object& x) {
-    size_t name_length = 0;
-    checked_name(name, &name_length);  // a bad name is refused with or without a ring
-    const bool have_ring = ring_file_->ring().valid();
+    PublishedName published{name, nullptr, 0};
+    published.text = checked_name(name, &published.length);  // refused with or without a ring
     // The common values are copied from here; the runtime normalizes the rest, and says what is wrong.
-    if (x.is_none() && (PyFloat_Check(value.ptr()) || (PyLong_Check(value.ptr())))) {
-        const double number = PyFloat_Check(value.ptr()) ? PyFloat_AS_DOUBLE(value.ptr()) : PyLong_AsDouble(value.ptr());
-        if (number == -1.0 && PyErr_Occurred()) throw py::error_already_set();
-        if (!have_ring) return warn_once(warned_no_ring_, "publish(): " + ring_file_->error() + "; nothing is published");
-        return write_frame(name, live::kScalar, live::kFloat64, {}, &number, sizeof number, nullptr, 0);
-    }
-    py::object values = py::none();  // a C-contiguous array once known
+    py::object values = py::none();  // a number, or a C-contiguous array, once known
     py::object xs = py::none();
-    uint8_t kind = 0;
-    if (x.is_none() && py::isinstance<py::array_t<float>>(value)) {
+    uint8_t kind = live::kScalar;
+    if (x.is_none() && (PyFloat_Check(value.ptr()) || PyLong_Check(value.ptr()))) {
+        values = value;
+    } else if (x.is_none() && py::isinstance<py::array_t<float>>(value)) {
         const auto array = py::reinterpret_borrow<py::array>(value);
-        if ((array.ndim() == 1 || array.ndim() == 2) && array.size() > 0 &&
-            (array.flags() & py::array::c_style)) {
+        if ((array.ndim() == 1 || array.ndim() == 2) && array.size() > 0 && (array.flags() & py::array::c_style)) {
             values = array;
             kind = array.ndim() == 1 ? live::kCurve : live::kImage;
         }
@@ -517,20 +516,22 @@ void Instance::publish(const py::object& name, const py::object& value, const py
     if (values.is_none()) {
         const py::tuple normalized = runtime().attr("published_value")(name, value, x);
         kind = kind_code(normalized[0].cast<std::string>());
-        if (kind == live::kScalar) return publish(name, normalized[1], py::none());
         values = normalized[1];
         xs = normalized[2];
     }
+    if (kind == live::kScalar) {
+        const double number = PyFloat_Check(values.ptr()) ? PyFloat_AS_DOUBLE(values.ptr()) : PyLong_AsDouble(values.ptr());
+        if (number == -1.0 && PyErr_Occurred()) throw py::error_already_set();
+        return write_frame(published, live::kScalar, live::kFloat64, {}, &number, sizeof number, nullptr, 0);
+    }
     const auto array = py::reinterpret_borrow<py::array>(values);
-    if (!have_ring) return warn_once(warned_no_ring_, "publish(): " + ring_file_->error() + "; nothing is published");
     FrameShape shape;
     shape.ndim = static_cast<uint8_t>(array.ndim());
     for (py::ssize_t i = 0; i < array.ndim() && i < 2; ++i) shape.sizes[i] = static_cast<uint32_t>(array.shape(i));
     const uint8_t dtype = kind == live::kPicture ? live::kUint8 : live::kFloat32;
-    const size_t value_bytes = static_cast<size_t>(array.nbytes());
     const py::array x_array = xs.is_none() ? py::array() : xs.cast<py::array>();
-    write_frame(name, kind, dtype, shape, array.data(), value_bytes, xs.is_none() ? nullptr : x_array.data(),
-                xs.is_none() ? 0 : static_cast<size_t>(x_array.nbytes()));
+    write_frame(published, kind, dtype, shape, array.data(), static_cast<size_t>(array.nbytes()),
+                xs.is_none() ? nullptr : x_array.data(), xs.is_none() ? 0 : static_cast<size_t>(x_array.nbytes()));
 }
 
 void Instance::publish_event(int64_t sample_number, uint8_t line, bool on, uint8_t direction) {

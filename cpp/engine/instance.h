@@ -112,9 +112,16 @@ private:
         uint8_t ndim = 0;
         uint32_t sizes[2] = {0, 0};
     };
-    void write_frame(const py::object& name, uint8_t kind, uint8_t dtype, const FrameShape& shape,
+    // A publish()'s name: the str and its UTF-8 (kept by the str), checked once.
+    struct PublishedName {
+        const py::object& object;
+        const char* text;
+        size_t length;
+    };
+    void write_frame(const PublishedName& name, uint8_t kind, uint8_t dtype, const FrameShape& shape,
                      const void* values, size_t value_bytes, const void* x, size_t x_bytes);
-    uint32_t name_index(const py::object& name, uint8_t kind);
+    uint32_t name_index(const PublishedName& name, uint8_t kind);
+    bool missing_ring();  // true (and a warning, once) when the ring could not be made
     void load_parameters();
     void apply_parameter_changes();
     void apply_parameter_changes_without_callbacks();

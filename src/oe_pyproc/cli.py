@@ -205,16 +205,17 @@ def command_run(args: argparse.Namespace, console: Console) -> int:
 
 def open_viewer(console: Console) -> None:
     """`oe-pyproc view --open` before a run: the running viewer opened, or a new one started (it outlives the run)."""
-    # Call site for the viewer's own "ensure one runs and open it" function, once src/oe_pyproc/viewer.py has one;
-    # until then `oe-pyproc view --open` runs in a detached process.
-    from oe_pyproc.host import start_viewer
+    # The viewer is a server that outlives the run, so it runs in a process of its own.
+    from oe_pyproc.host import ViewerNotStarted, start_viewer
 
-    url = start_viewer()
-    if url:
-        console.print(f"live viewer: {url} (it keeps running after the run; `oe-pyproc view --stop` stops it)",
-                      highlight=False, soft_wrap=True)
-    else:
-        console.print("[yellow]![/] the live viewer did not start; `oe-pyproc view` says why", highlight=False)
+    try:
+        url = start_viewer()
+    except ViewerNotStarted as problem:
+        console.print("[yellow]![/] ", end="")
+        console.print(f"{problem}; the run goes on without it", highlight=False, soft_wrap=True, markup=False)
+        return
+    console.print(f"live viewer: {url} (it keeps running after the run; `oe-pyproc view --stop` stops it)",
+                  highlight=False, soft_wrap=True)
 
 
 def plot_output(args: argparse.Namespace, python_home: Path, console: Console) -> None:

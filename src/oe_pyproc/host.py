@@ -104,26 +104,36 @@ def run_host(command: list, on_progress: Optional[Callable[[int, int], None]] = 
 VIEWER_START_SECONDS = 20.0
 
 
-def start_viewer(wait_seconds: float = VIEWER_START_SECONDS) -> Optional[str]:
+class ViewerNotStarted(RuntimeError):
+    """`oe-pyproc view` did not come up; the message ends with what it printed."""
+
+
+def start_viewer(wait_seconds: float = VIEWER_START_SECONDS) -> str:
     """`oe-pyproc view --open` in a process of its own that outlives the caller: it opens the viewer that is
     already running, or starts one and opens it. Returns the viewer's URL once it runs (its viewer.json names
-    a live process), None if it did not come up within wait_seconds."""
+    a live process); raises ViewerNotStarted with its output (kept in viewer.log, as the GUI's button keeps
+    it) if it did not come up within wait_seconds."""
     import time
 
-    from oe_pyproc.live import running_viewer
+    from oe_pyproc.live import live_dir, running_viewer
 
-    options: dict = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    if os.name == "nt":
-        options["creationflags"] = subprocess.DETACHED_PROCESS | subprocess.CREATE_NEW_PROCESS_GROUP
-    else:
-        options["start_new_session"] = True  # not stopped by the terminal's Ctrl+C meant for the run
-    process = subprocess.Popen([sys.executable, "-m", "oe_pyproc", "view", "--open"], **options)
+    log = live_dir() / "viewer.log"
+    log.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with open(log, "ab") as output:
+        options: dict = {"stdin": subprocess.DEVNULL, "stdout": output, "stderr": output}
+        if os.name == "nt":
+            options["creationflags"] = subprocess.DETACHED_PROCESS | subprocess.CREATE_NEW_PROCESS_GROUP
+        else:
+            options["start_new_session"] = True  # not stopped by the terminal's Ctrl+C meant for the run
+        process = subprocess.Popen([sys.executable, "-m", "oe_pyproc", "view", "--open"], **options)
     deadline = time.monotonic() + wait_seconds
     while time.monotonic() < deadline:
         url = running_viewer()
         if url:
             return url
         if process.poll() not in (None, 0):
-            return None  # it failed: `oe-pyproc view` says why
+            break
         time.sleep(0.1)
-    return None
+    said = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-3:]
+    raise ViewerNotStarted("the live viewer did not start" + (": " + " / ".join(said) if said else "") +
+                           f" (log: {log})")

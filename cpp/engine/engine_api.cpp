@@ -124,25 +124,13 @@ size_t warning_text(const pyproc_instance* handle, char* out, size_t len) {
     return copy_text(handle && handle->instance ? handle->instance->warnings() : "", out, len);
 }
 
-void begin_block(pyproc_instance* handle, int64_t first_sample_number, int32_t num_samples) {
-    if (handle && handle->instance) handle->instance->begin_block(first_sample_number, num_samples);
-}
-
-void process(pyproc_instance* handle, float* const* channels, int32_t num_channels, int32_t num_samples) {
-    if (!handle || !handle->instance || handle->instance->state() != PYPROC_READY || !channels) return;
-    with_instance(handle, [&](Instance& instance) { instance.process(channels, num_channels, num_samples); });
-}
-
-void ttl_event(pyproc_instance* handle, int32_t source_node, const char* channel_name, int64_t sample_number,
-               uint8_t line, uint8_t state) {
+void run_block(pyproc_instance* handle, const pyproc_block* block, pyproc_outputs* out) {
+    if (out) *out = pyproc_outputs{};
+    if (!block) return;
     with_instance(handle, [&](Instance& instance) {
-        instance.ttl_event(source_node, channel_name, sample_number, line, state);
+        const pyproc_outputs taken = instance.run_block(*block);
+        if (out) *out = taken;
     });
-}
-
-void spike(pyproc_instance* handle, const pyproc_spike* spike) {
-    if (!spike || !spike->waveform || spike->num_channels <= 0 || spike->num_samples <= 0) return;
-    with_instance(handle, [&](Instance& instance) { instance.spike(*spike); });
 }
 
 void start_acquisition(pyproc_instance* handle) {
@@ -169,13 +157,15 @@ void stop_recording(pyproc_instance* handle) {
     with_instance(handle, [](Instance& instance) { instance.call_optional("stop_recording"); });
 }
 
+// With the GIL: the module's threads fill the outputs holding it.
 void outputs(pyproc_instance* handle, pyproc_outputs* out) {
     if (!out) return;
-    *out = handle && handle->instance ? handle->instance->take_outputs() : pyproc_outputs{};
+    *out = pyproc_outputs{};
+    with_instance(handle, [&](Instance& instance) { *out = instance.take_outputs(); });
 }
 
 void clear_outputs(pyproc_instance* handle) {
-    if (handle && handle->instance) handle->instance->clear_outputs();
+    with_instance(handle, [](Instance& instance) { instance.clear_outputs(); });
 }
 
 void latency(const pyproc_instance* handle, pyproc_latency* out) {
@@ -219,10 +209,7 @@ const pyproc_engine_api api_table = {
     state,
     error_text,
     warning_text,
-    begin_block,
-    process,
-    ttl_event,
-    spike,
+    run_block,
     start_acquisition,
     stop_acquisition,
     start_recording,

@@ -2,9 +2,9 @@
  * GUI plugin and pyproc-host). Plain C types only; no exception and no Python
  * error ever crosses it. Every entry takes the GIL itself, so any thread may
  * call, but calls on one instance must not overlap, except state, error_text,
- * warning_text, parameters and set_parameter, which may be called while another
- * thread is inside process() (a GUI reads the status and takes parameter changes
- * without ever making the audio thread wait for them), and live_status.
+ * warning_text, latency, parameters, set_parameter and live_status, which may be
+ * called while another thread is inside run_block() (a GUI reads the status and
+ * takes parameter changes without ever making the audio thread wait for them).
  *
  * The loader resolves PYPROC_ENGINE_ENTRY with dlsym/GetProcAddress and checks
  * abi_version before using anything else. */
@@ -18,7 +18,7 @@
 extern "C" {
 #endif
 
-#define PYPROC_ENGINE_ABI_VERSION 3u
+#define PYPROC_ENGINE_ABI_VERSION 4u
 #define PYPROC_ENGINE_ENTRY "pyproc_engine_entry"
 
 #if defined(_WIN32)
@@ -46,6 +46,15 @@ typedef struct {
     uint8_t state; /* 1 rising, 0 falling */
 } pyproc_ttl_event;
 
+/* A TTL event of the chain, delivered to handle_ttl_event(). */
+typedef struct {
+    int64_t sample_number;
+    const char* channel_name;
+    int32_t source_node;
+    uint8_t line;
+    uint8_t state; /* nonzero: on */
+} pyproc_ttl_input;
+
 typedef struct {
     int64_t sample_number;
     const char* electrode_name;
@@ -56,9 +65,22 @@ typedef struct {
     const float* waveform; /* num_channels x num_samples, row-major */
 } pyproc_spike;
 
-/* What Python sent to the chain since the last outputs() call (threads of the
- * module may send at any time); the pointers stay valid until the next
- * outputs() or clear_outputs(). */
+/* One buffer of the chain: its channels (edited in place), and the events and
+ * spikes that belong to it, delivered before process(). */
+typedef struct {
+    int64_t first_sample_number;
+    int32_t num_samples;
+    float* const* channels; /* num_channels pointers; evenly spaced ones reach Python without a copy */
+    int32_t num_channels;
+    const pyproc_ttl_input* events;
+    size_t num_events;
+    const pyproc_spike* spikes;
+    size_t num_spikes;
+} pyproc_block;
+
+/* What Python sent to the chain since the outputs were last taken (threads of
+ * the module may send at any time); the pointers stay valid until the next
+ * run_block(), outputs() or clear_outputs(). */
 typedef struct {
     const pyproc_ttl_event* events;
     size_t num_events;
@@ -100,16 +122,11 @@ typedef struct {
     /* Warnings about how the module behaves (one per line), "" if none. */
     size_t (*warning_text)(const pyproc_instance* instance, char* out, size_t len);
 
-    /* Announces the block about to be processed: events and spikes delivered
-     * next belong to it, and add_python_event offsets count from its start. */
-    void (*begin_block)(pyproc_instance* instance, int64_t first_sample_number, int32_t num_samples);
-    /* Calls process() on channels x num_samples floats, edited in place. Evenly
-     * spaced channel pointers reach Python without a copy. */
-    void (*process)(pyproc_instance* instance, float* const* channels, int32_t num_channels,
-                    int32_t num_samples);
-    void (*ttl_event)(pyproc_instance* instance, int32_t source_node, const char* channel_name,
-                      int64_t sample_number, uint8_t line, uint8_t state);
-    void (*spike)(pyproc_instance* instance, const pyproc_spike* spike);
+    /* The per-buffer sequence, the one both the GUI plugin and pyproc-host run, under one hold
+     * of the GIL: the block's events (handle_ttl_event) and spikes (handle_spike), process()
+     * (add_python_event offsets count from the block's start), then what Python sent, in out;
+     * the call's duration goes into latency(). Allocates nothing of the engine's own once warm. */
+    void (*run_block)(pyproc_instance* instance, const pyproc_block* block, pyproc_outputs* out);
     void (*start_acquisition)(pyproc_instance* instance);
     void (*stop_acquisition)(pyproc_instance* instance);
     void (*start_recording)(pyproc_instance* instance, const char* recording_dir);
@@ -117,6 +134,8 @@ typedef struct {
 
     void (*outputs)(pyproc_instance* instance, pyproc_outputs* out);
     void (*clear_outputs)(pyproc_instance* instance);
+    /* Percentiles of the recent run_block() calls, from a fixed histogram: cheap, but not for
+     * every block. */
     void (*latency)(const pyproc_instance* instance, pyproc_latency* out);
     /* The module's declared parameters as JSON: {"parameters": [{"name", "type", "default",
      * "value", "description", and "min"/"max"/"unit" or "options"}], "problems": [what of the

@@ -21,6 +21,53 @@ py::capsule borrowed_memory() {
     return py::capsule(&tag, "oe_pyproc.borrowed", [](PyObject*) {});
 }
 
+// Float32 arrays of ROWS x COLS with their shape on the stack: pybind11's own constructors put it in
+// a std::vector, an allocation per call. A view of DATA (rows ROW_STRIDE floats apart, kept alive by
+// BASE), or with DATA null a new C-contiguous array.
+py::array float_array(int32_t rows, int32_t cols, float* data = nullptr, ptrdiff_t row_stride = 0,
+                      const py::handle& base = py::handle()) {
+    auto& numpy = py::detail::npy_api::get();
+    Py_intptr_t shape[2] = {rows, cols};
+    Py_intptr_t strides[2] = {static_cast<Py_intptr_t>(row_stride * static_cast<ptrdiff_t>(sizeof(float))),
+                              static_cast<Py_intptr_t>(sizeof(float))};
+    auto array = py::reinterpret_steal<py::array>(numpy.PyArray_NewFromDescr_(
+        numpy.PyArray_Type_, py::dtype::of<float>().release().ptr(), 2, shape, data ? strides : nullptr, data,
+        data ? py::detail::npy_api::NPY_ARRAY_WRITEABLE_ : 0, nullptr));
+    if (!array) throw py::error_already_set();
+    if (data) numpy.PyArray_SetBaseObject_(array.ptr(), base.inc_ref().ptr());
+    return array;
+}
+
+// FUNCTION(ARGS...) through a tuple: pybind11's own call keeps more than 6 arguments on the heap.
+template <class... Args>
+py::object call(const py::handle& function, Args&&... args) {
+    const py::tuple arguments = py::make_tuple(std::forward<Args>(args)...);
+    PyObject* result = PyObject_Call(function.ptr(), arguments.ptr(), nullptr);
+    if (!result) throw py::error_already_set();
+    return py::reinterpret_steal<py::object>(result);
+}
+
+// OBJECT.NAME, or None where it has no such attribute, without raising and clearing an AttributeError
+// (hasattr() does, a microsecond each: per block, not per event). NAME: a literal, interned once.
+py::object optional_attribute(const py::object& object, const char* name) {
+    static std::mutex names_mutex;  // taken with the GIL held, by one thread at a time anyway
+    static std::vector<std::pair<const char*, PyObject*>> interned;
+    PyObject* key = nullptr;
+    {
+        std::lock_guard<std::mutex> lock(names_mutex);
+        for (const auto& [text, string] : interned)
+            if (text == name) key = string;
+        if (!key) interned.emplace_back(name, key = PyUnicode_InternFromString(name));  // kept: never finalized
+    }
+    PyObject* found = nullptr;
+#if PY_VERSION_HEX >= 0x030D0000
+    if (PyObject_GetOptionalAttr(object.ptr(), key, &found) < 0) throw py::error_already_set();
+#else
+    if (_PyObject_LookupAttr(object.ptr(), key, &found) < 0) throw py::error_already_set();
+#endif
+    return found ? py::reinterpret_steal<py::object>(found) : py::none();
+}
+
 bool evenly_spaced(float* const* channels, int32_t num_channels, int32_t num_samples, ptrdiff_t* stride) {
     *stride = num_channels > 1 ? channels[1] - channels[0] : num_samples;
     if (*stride < num_samples) return false;
@@ -60,6 +107,8 @@ Instance::Instance(std::string script_path, int32_t num_channels, double sample_
       num_channels_(num_channels),
       sample_rate_(sample_rate) {
     handle_ = py::cast(ProcessorHandle{this});
+    pending_.reserve();
+    delivered_.reserve();
     ring_file_ = std::make_unique<live::RingFile>(static_cast<uint64_t>(id_), live::configured_capacity());
     write_meta(py::dict());
     parameter_set_ = py::none();
@@ -176,15 +225,15 @@ pyproc_state Instance::reload() {
     return state_;
 }
 
-template <class Call>
-void Instance::guarded(const std::string& where, Call&& call) {
+template <class Where, class Call>
+void Instance::guarded(const Where& where, Call&& call) {
     if (state_ != PYPROC_READY) return;
     try {
         call();
     } catch (const py::error_already_set& error) {
-        fail(where, error);
+        fail(std::string(where), error);
     } catch (const std::exception& error) {
-        fail(where, error.what());
+        fail(std::string(where), error.what());
     }
 }
 
@@ -218,7 +267,6 @@ void Instance::warn_once(bool& warned, const std::string& warning) {
 
 void Instance::begin_block(int64_t first_sample_number, int32_t num_samples) {
     current_sample_.store(first_sample_number, std::memory_order_relaxed);
-    std::lock_guard<std::mutex> lock(outputs_mutex_);
     block_start_ = first_sample_number;
     block_length_ = num_samples;
 }
@@ -226,15 +274,13 @@ void Instance::begin_block(int64_t first_sample_number, int32_t num_samples) {
 py::array Instance::wrap(float* const* channels, int32_t num_channels, int32_t num_samples, bool* copied) {
     ptrdiff_t stride = 0;
     *copied = copy_buffers_ || first_call_ || fresh_data_ || !evenly_spaced(channels, num_channels, num_samples, &stride);
-    if (!*copied) {
-        const std::vector<py::ssize_t> shape{num_channels, num_samples};
-        const std::vector<py::ssize_t> strides{static_cast<py::ssize_t>(stride * sizeof(float)), sizeof(float)};
-        return py::array_t<float>(shape, strides, channels[0], borrowed_memory());
-    }
-    py::array_t<float> data({num_channels, num_samples});
+    if (!*copied) return float_array(num_channels, num_samples, channels[0], stride, borrowed_memory());
+    py::array data = float_array(num_channels, num_samples);
+    auto* rows = static_cast<float*>(data.mutable_data());
     for (int32_t c = 0; c < num_channels; ++c)
-        std::memcpy(data.mutable_data(c, 0), channels[c], sizeof(float) * static_cast<size_t>(num_samples));
-    return std::move(data);
+        std::memcpy(rows + static_cast<size_t>(c) * static_cast<size_t>(num_samples), channels[c],
+                    sizeof(float) * static_cast<size_t>(num_samples));
+    return data;
 }
 
 void Instance::take_result(const py::object& result, const py::array& data, float* const* channels,
@@ -246,9 +292,12 @@ void Instance::take_result(const py::object& result, const py::array& data, floa
         const auto returned = py::reinterpret_borrow<py::array>(result);
         if (returned.ndim() == 2 && returned.shape(0) == num_channels && returned.shape(1) == num_samples) {
             const auto values = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(returned);
-            for (int32_t c = 0; c < num_channels; ++c)
-                std::memcpy(channels[c], values.data(c, 0), sizeof(float) * static_cast<size_t>(num_samples));
-            return;
+            if (values) {
+                for (int32_t c = 0; c < num_channels; ++c)
+                    std::memcpy(channels[c], values.data(c, 0), sizeof(float) * static_cast<size_t>(num_samples));
+                return;
+            }
+            PyErr_Clear();  // no float32 form (strings, records...): ignored, as any other unusable return
         }
     }
     warn_once(warned_return_, "process() returned " + runtime().attr("describe_result")(result).cast<std::string>() +
@@ -257,12 +306,11 @@ void Instance::take_result(const py::object& result, const py::array& data, floa
                                   std::to_string(num_samples) + "), to replace the output)");
 }
 
-void Instance::process(float* const* channels, int32_t num_channels, int32_t num_samples) {
-    if (state_ != PYPROC_READY || num_channels <= 0 || num_samples <= 0) return;
-    const auto started = std::chrono::steady_clock::now();
+bool Instance::process(float* const* channels, int32_t num_channels, int32_t num_samples) {
+    if (state_ != PYPROC_READY || !channels || num_channels <= 0 || num_samples <= 0) return false;
     if (changes_pending_) {  // between buffers, never while process() runs
         apply_parameter_changes();
-        if (state_ != PYPROC_READY) return;
+        if (state_ != PYPROC_READY) return true;
     }
     guarded("process()", [&] {
         bool copied = false;
@@ -291,27 +339,52 @@ void Instance::process(float* const* channels, int32_t num_channels, int32_t num
                           "the published plugin (keep data.copy() instead to stay copy-free)");
         }
     });
-    const double micros = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - started).count();
-    latency_.add(micros, sample_rate_ > 0 ? 1e6 * num_samples / sample_rate_ : 0);
+    return true;
 }
 
-void Instance::ttl_event(int32_t source_node, const char* channel_name, int64_t sample_number, uint8_t line,
-                         uint8_t state) {
-    publish_event(sample_number, line, state != 0, 0);
-    if (state_ != PYPROC_READY || !py::hasattr(processor_, "handle_ttl_event")) return;
+pyproc_outputs Instance::run_block(const pyproc_block& block) {
+    const auto started = std::chrono::steady_clock::now();
+    begin_block(block.first_sample_number, block.num_samples);
+    if (block.events && block.num_events > 0) {
+        const py::object method = handler("handle_ttl_event");
+        for (size_t i = 0; i < block.num_events; ++i) ttl_event(block.events[i], method);
+    }
+    if (block.spikes && block.num_spikes > 0) {
+        const py::object method = handler("handle_spike");
+        for (size_t i = 0; i < block.num_spikes; ++i) spike(block.spikes[i], method);
+    }
+    const bool called = process(block.channels, block.num_channels, block.num_samples);
+    const pyproc_outputs out = take_outputs();
+    if (called) {
+        const double micros = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - started).count();
+        latency_.add(micros, sample_rate_ > 0 ? 1e6 * block.num_samples / sample_rate_ : 0);
+    }
+    return out;
+}
+
+py::object Instance::handler(const char* method) {
+    py::object found = py::none();
+    guarded(method, [&] { found = optional_attribute(processor_, method); });
+    return found;
+}
+
+void Instance::ttl_event(const pyproc_ttl_input& event, const py::object& handler) {
+    publish_event(event.sample_number, event.line, event.state != 0, 0);
+    if (state_ != PYPROC_READY || handler.is_none()) return;
     guarded("handle_ttl_event()", [&] {
-        processor_.attr("handle_ttl_event")(source_node, channel_name ? channel_name : "", sample_number, line,
-                                            py::bool_(state != 0));  // a bool, as in the published plugin
+        call(handler, event.source_node, event.channel_name ? event.channel_name : "",
+             event.sample_number, event.line, py::bool_(event.state != 0));  // a bool, as in the published plugin
     });
 }
 
-void Instance::spike(const pyproc_spike& spike) {
-    if (state_ != PYPROC_READY || !py::hasattr(processor_, "handle_spike")) return;
+void Instance::spike(const pyproc_spike& spike, const py::object& handler) {
+    if (!spike.waveform || spike.num_channels <= 0 || spike.num_samples <= 0) return;
+    if (state_ != PYPROC_READY || handler.is_none()) return;
     guarded("handle_spike()", [&] {
-        py::array_t<float> waveform({spike.num_channels, spike.num_samples});
+        py::array waveform = float_array(spike.num_channels, spike.num_samples);
         std::memcpy(waveform.mutable_data(), spike.waveform,
                     sizeof(float) * static_cast<size_t>(spike.num_channels) * static_cast<size_t>(spike.num_samples));
-        processor_.attr("handle_spike")(spike.source_node, spike.electrode_name ? spike.electrode_name : "",
+        call(handler, spike.source_node, spike.electrode_name ? spike.electrode_name : "",
                                         spike.num_channels, spike.num_samples, spike.sample_number,
                                         spike.sorted_id, waveform);
     });
@@ -328,7 +401,6 @@ void Instance::call_optional(const char* method, const std::string& argument) {
 }
 
 void Instance::set_acquiring(bool acquiring) {
-    std::lock_guard<std::mutex> lock(outputs_mutex_);
     acquiring_ = acquiring;
 }
 
@@ -347,11 +419,11 @@ static bool as_state(const py::object& state) {
 }
 
 void Instance::add_python_event(const py::object& line, const py::object& state, const py::object& offset) {
-    // Python runs only before the lock: it may hand the GIL to a thread that then waits for the lock.
+    // Python runs only in these conversions (it may hand the GIL to another thread); from here on the
+    // GIL is held throughout, which keeps the block and the outputs consistent.
     const int64_t line_number = as_integer(line, "line");
     const bool on = as_state(state);
     const int64_t sample_offset = as_integer(offset, "sample_offset");
-    std::lock_guard<std::mutex> lock(outputs_mutex_);
     const int64_t last = block_length_ > 0 ? block_length_ - 1 : 0;
     if (sample_offset < 0 || sample_offset > last)
         throw py::value_error("sample_offset must be 0-" + std::to_string(last) + ", got " + std::to_string(sample_offset));
@@ -377,36 +449,37 @@ void Instance::add_python_spike(const py::object& sample_number, const py::objec
     const auto sorted = static_cast<uint16_t>(in_range(sorted_id, "sorted_id", 0, 65535));
     if (!py::isinstance<py::str>(electrode))
         throw py::type_error("electrode must be a str, got " + runtime().attr("describe")(electrode).cast<std::string>());
-    py::array_t<float, py::array::c_style | py::array::forcecast> values;
-    try {
-        values = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(waveform);
-    } catch (const py::error_already_set&) {
-    }
+    // ensure() (not a default-constructed array_t, which allocates an empty array) gives null when it cannot.
+    const auto values = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(waveform);
     if (!values)
         throw py::type_error("waveform must be an array of numbers, got " +
                              runtime().attr("describe")(waveform).cast<std::string>());
     if (values.ndim() != 2 || values.shape(0) < 1 || values.shape(1) < 1)
         throw py::value_error("waveform must be 2-D (channels x samples), got shape " + shape_text(values) +
                               "; for one channel use waveform[np.newaxis, :]");
-    std::lock_guard<std::mutex> lock(outputs_mutex_);
-    SpikeOut& stored = pending_.spike_store.emplace_back();
-    stored.electrode = electrode.cast<std::string>();
-    stored.waveform.assign(values.data(), values.data() + values.size());
-    pending_.spikes.push_back({sample, stored.electrode.c_str(), 0, sorted, static_cast<int32_t>(values.shape(0)),
-                               static_cast<int32_t>(values.shape(1)), stored.waveform.data()});
+    Py_ssize_t name_length = 0;
+    const char* name = PyUnicode_AsUTF8AndSize(electrode.ptr(), &name_length);
+    if (!name) throw py::error_already_set();
+    // Stored by offset: the arenas may grow; take_outputs() points the headers into them.
+    pending_.offsets.push_back({pending_.samples.size(), pending_.names.size()});
+    pending_.samples.insert(pending_.samples.end(), values.data(), values.data() + values.size());
+    pending_.names.insert(pending_.names.end(), name, name + name_length);
+    pending_.names.push_back('\0');
+    pending_.spikes.push_back({sample, nullptr, 0, sorted, static_cast<int32_t>(values.shape(0)),
+                               static_cast<int32_t>(values.shape(1)), nullptr});
 }
 
 pyproc_outputs Instance::take_outputs() {
-    std::lock_guard<std::mutex> lock(outputs_mutex_);
     delivered_.clear();
-    std::swap(delivered_, pending_);  // deque and vector swaps keep element addresses
+    std::swap(delivered_, pending_);  // the cleared storage goes on filling: capacity is kept
+    for (size_t i = 0; i < delivered_.spikes.size(); ++i) {
+        delivered_.spikes[i].waveform = delivered_.samples.data() + delivered_.offsets[i].samples;
+        delivered_.spikes[i].electrode_name = delivered_.names.data() + delivered_.offsets[i].name;
+    }
     return {delivered_.events.data(), delivered_.events.size(), delivered_.spikes.data(), delivered_.spikes.size()};
 }
 
-void Instance::clear_outputs() {
-    std::lock_guard<std::mutex> lock(outputs_mutex_);
-    delivered_.clear();
-}
+void Instance::clear_outputs() { delivered_.clear(); }
 
 }  // namespace pyproc::engine
 
@@ -529,9 +602,11 @@ void Instance::publish(const py::object& name, const py::object& value, const py
     shape.ndim = static_cast<uint8_t>(array.ndim());
     for (py::ssize_t i = 0; i < array.ndim() && i < 2; ++i) shape.sizes[i] = static_cast<uint32_t>(array.shape(i));
     const uint8_t dtype = kind == live::kPicture ? live::kUint8 : live::kFloat32;
-    const py::array x_array = xs.is_none() ? py::array() : xs.cast<py::array>();
-    write_frame(published, kind, dtype, shape, array.data(), static_cast<size_t>(array.nbytes()),
-                xs.is_none() ? nullptr : x_array.data(), xs.is_none() ? 0 : static_cast<size_t>(x_array.nbytes()));
+    if (xs.is_none())  // (a default py::array would allocate an empty array)
+        return write_frame(published, kind, dtype, shape, array.data(), static_cast<size_t>(array.nbytes()), nullptr, 0);
+    const auto x_array = py::reinterpret_borrow<py::array>(xs);
+    write_frame(published, kind, dtype, shape, array.data(), static_cast<size_t>(array.nbytes()), x_array.data(),
+                static_cast<size_t>(x_array.nbytes()));
 }
 
 void Instance::publish_event(int64_t sample_number, uint8_t line, bool on, uint8_t direction) {

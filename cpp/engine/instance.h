@@ -5,7 +5,6 @@
 #include <pybind11/pybind11.h>
 
 #include <atomic>
-#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -50,11 +49,8 @@ public:
         return warnings_;
     }
 
-    void begin_block(int64_t first_sample_number, int32_t num_samples);
-    void process(float* const* channels, int32_t num_channels, int32_t num_samples);
-    void ttl_event(int32_t source_node, const char* channel_name, int64_t sample_number, uint8_t line,
-                   uint8_t state);
-    void spike(const pyproc_spike& spike);
+    // The per-buffer sequence (engine_api.h): events, spikes, process(), then the outputs.
+    pyproc_outputs run_block(const pyproc_block& block);
     void call_optional(const char* method);
     void call_optional(const char* method, const std::string& argument);
     // Events sent while not acquiring are dropped, as in the published plugin.
@@ -71,8 +67,6 @@ public:
     void add_python_spike(const py::object& sample_number, const py::object& waveform,
                           const py::object& sorted_id, const py::object& electrode);
 
-    // Moves what Python sent so far into the delivered view (valid until the
-    // next call of either); Python threads of the module may keep sending.
     // processor.publish(name, value, x=None): into the live ring (docs/live.md); raises on bad input.
     void publish(const py::object& name, const py::object& value, const py::object& x);
     // The host's description of the instance (program, node_id...), merged into the ring's meta.
@@ -81,6 +75,8 @@ public:
     // JSON; reads only the ring's atomics, so it may run beside process().
     std::string live_status() const;
 
+    // Moves what Python sent so far into the delivered view (valid until the next call of either);
+    // Python threads of the module may keep sending.
     pyproc_outputs take_outputs();
     void clear_outputs();
     const LatencyStats& latency() const { return latency_; }
@@ -88,22 +84,40 @@ public:
     double sample_rate() const { return sample_rate_; }
 
 private:
-    struct SpikeOut {
-        std::string electrode;
-        std::vector<float> waveform;
-    };
-
     // What Python sent; `pending` fills (from any Python thread), `delivered` is read by the host.
+    // Both are swapped, never freed: once their capacity suits the module, nothing is allocated.
     struct Outputs {
         std::vector<pyproc_ttl_event> events;
-        std::deque<SpikeOut> spike_store;  // deque: stable addresses for the headers below
-        std::vector<pyproc_spike> spikes;
+        std::vector<pyproc_spike> spikes;  // pointers set when delivered, from the offsets below
+        std::vector<float> samples;        // every spike's waveform, one after another
+        std::vector<char> names;           // every spike's electrode name, NUL-terminated
+        struct Offsets {
+            size_t samples, name;
+        };
+        std::vector<Offsets> offsets;
+        // Room for busy buffers (1,024 events, 256 tetrode spikes of 64 samples) before any block runs.
+        void reserve() {
+            events.reserve(1024);
+            spikes.reserve(256);
+            offsets.reserve(256);
+            samples.reserve(256 * 4 * 64);
+            names.reserve(256 * 32);
+        }
         void clear() {
             events.clear();
             spikes.clear();
-            spike_store.clear();
+            samples.clear();
+            names.clear();
+            offsets.clear();
         }
     };
+
+    void begin_block(int64_t first_sample_number, int32_t num_samples);
+    bool process(float* const* channels, int32_t num_channels, int32_t num_samples);  // true if called
+    // The module's METHOD (looked up once per block), or None: it has none, or it is not ready.
+    py::object handler(const char* method);
+    void ttl_event(const pyproc_ttl_input& event, const py::object& handler);
+    void spike(const pyproc_spike& spike, const py::object& handler);
 
     void load();
     void write_meta(const py::dict& host_fields);
@@ -130,7 +144,8 @@ private:
     void fail(const std::string& where, const std::string& message);
     void warn_once(const std::string& warning);
     void warn_once(bool& warned, const std::string& warning);
-    template <class Call> void guarded(const std::string& where, Call&& call);
+    // WHERE: a std::string or a literal (no allocation on the per-block paths).
+    template <class Where, class Call> void guarded(const Where& where, Call&& call);
     py::array wrap(float* const* channels, int32_t num_channels, int32_t num_samples, bool* copied);
     void take_result(const py::object& result, const py::array& data, float* const* channels, int32_t num_channels,
                      int32_t num_samples);
@@ -159,9 +174,8 @@ private:
     bool warned_line_ = false;
     bool warned_not_acquiring_ = false;
 
-    // Guards the block and the outputs: the host reads them without the GIL,
-    // while a thread started by the module may call add_python_* at any time.
-    std::mutex outputs_mutex_;
+    // The block and the outputs are touched only with the GIL held (the module's threads send with
+    // it, the host takes them with it), so no lock of ours is needed.
     bool acquiring_ = false;
     int64_t block_start_ = 0;
     int32_t block_length_ = 0;

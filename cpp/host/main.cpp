@@ -20,6 +20,7 @@
 #define dup2 _dup2
 #define fileno _fileno
 #else
+#include <dlfcn.h>
 #include <unistd.h>
 #endif
 
@@ -152,6 +153,16 @@ std::string text_of(size_t (*getter)(const pyproc_instance*, char*, size_t), con
     }
 }
 
+// pyproc_alloc_window(on) of a preloaded allocation counter (tests/alloc_counter), else null.
+using AllocationWindow = void (*)(int);
+AllocationWindow find_allocation_window() {
+#if defined(_WIN32)
+    return nullptr;
+#else
+    return reinterpret_cast<AllocationWindow>(dlsym(RTLD_DEFAULT, "pyproc_alloc_window"));
+#endif
+}
+
 // One Python Processor in the host's chain.
 struct Node {
     pyproc_instance* instance = nullptr;
@@ -204,14 +215,14 @@ public:
     void call_each(InstanceCall call) {
         for (auto& node : nodes_) {
             (api_.*call)(node.instance);
-            collect(node, nullptr);
+            collect(node);
         }
     }
 
     void start_recording(const std::string& directory) {
         for (auto& node : nodes_) {
             api_.start_recording(node.instance, directory.c_str());
-            collect(node, nullptr);
+            collect(node);
         }
     }
 
@@ -239,21 +250,24 @@ public:
         return parse_json(text, "the engine's parameters");
     }
 
-    // Each node sees the block as its predecessors left it, with their events and spikes.
+    // Each node sees the block as its predecessors left it, with their events and spikes, through the
+    // engine's run_block: the per-buffer sequence the GUI plugin runs.
     void process(Block& block) {
         if (writer_) writer_->write_events(input_events_, block.events);
         if (measure_copy_) time_copy_in_out(block);
         std::vector<float*> channels = channel_pointers(block);
         for (auto& node : nodes_) {
-            api_.begin_block(node.instance, block.first_sample_number, block.num_samples);
-            deliver(node, block);
+            const pyproc_block inputs = block_inputs(block, channels);
+            pyproc_outputs out{};
             const auto started = std::chrono::steady_clock::now();
-            api_.process(node.instance, channels.data(), stream_.num_channels(), block.num_samples);
+            if (allocation_window_) allocation_window_(1);
+            api_.run_block(node.instance, &inputs, &out);
+            if (allocation_window_) allocation_window_(0);
             if (latency_log_.is_open())
                 latency_log_ << node.node_id << ' '
                              << std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - started).count()
                              << '\n';
-            collect(node, &block);
+            collect(node, out, &block);
         }
         if (scattered_) gather(block, channels);
         if (writer_) writer_->write_block(block);
@@ -332,21 +346,29 @@ private:
         copy_cost_.add(std::chrono::duration<double, std::micro>(elapsed).count(), 0);
     }
 
-    void deliver(Node& node, const Block& block) {
+    // The block as the engine takes it; the views point into BLOCK and this chain's scratch vectors.
+    pyproc_block block_inputs(const Block& block, const std::vector<float*>& channels) {
+        ttl_inputs_.clear();
         for (const auto& event : block.events)
-            api_.ttl_event(node.instance, event.source_node, event.channel_name.c_str(), event.sample_number,
-                           event.line, event.state ? 1 : 0);
-        for (const auto& spike : block.spikes) {
-            const pyproc_spike view{spike.sample_number, spike.electrode.c_str(), spike.source_node, spike.sorted_id,
-                                    spike.num_channels,  spike.num_samples,       spike.waveform.data()};
-            api_.spike(node.instance, &view);
-        }
+            ttl_inputs_.push_back({event.sample_number, event.channel_name.c_str(), event.source_node, event.line,
+                                   static_cast<uint8_t>(event.state ? 1 : 0)});
+        spike_inputs_.clear();
+        for (const auto& spike : block.spikes)
+            spike_inputs_.push_back({spike.sample_number, spike.electrode.c_str(), spike.source_node, spike.sorted_id,
+                                     spike.num_channels, spike.num_samples, spike.waveform.data()});
+        return {block.first_sample_number, block.num_samples,    channels.data(),      stream_.num_channels(),
+                ttl_inputs_.data(),        ttl_inputs_.size(),   spike_inputs_.data(), spike_inputs_.size()};
+    }
+
+    // What Python sent outside a block (start_acquisition, stop_recording...).
+    void collect(Node& node) {
+        pyproc_outputs out{};
+        api_.outputs(node.instance, &out);
+        collect(node, out, nullptr);
     }
 
     // Takes what Python sent: into the recording, and (during a block) downstream.
-    void collect(Node& node, Block* block) {
-        pyproc_outputs out{};
-        api_.outputs(node.instance, &out);
+    void collect(Node& node, const pyproc_outputs& out, Block* block) {
         std::vector<TtlEvent> events;
         for (size_t i = 0; i < out.num_events; ++i)
             events.push_back({out.events[i].sample_number, out.events[i].line, out.events[i].state != 0, node.node_id,
@@ -391,7 +413,11 @@ private:
     const bool measure_copy_;
     std::vector<float> scattered_data_;
     std::vector<float> copy_scratch_;
+    std::vector<pyproc_ttl_input> ttl_inputs_;
+    std::vector<pyproc_spike> spike_inputs_;
     engine::LatencyStats copy_cost_;
+    // Set when a test preloads an allocation counter (tests/alloc_counter): run_block is its window.
+    void (*allocation_window_)(int) = find_allocation_window();
     std::ofstream latency_log_;
 };
 

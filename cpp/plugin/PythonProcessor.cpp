@@ -2,6 +2,8 @@
 
 #include <loader.h>
 
+#include <cstring>
+
 #include "ModuleParameters.h"
 #include "PythonProcessorEditor.h"
 #include "home_resolver.h"
@@ -49,7 +51,11 @@ std::vector<pyproc::plugin::DetachedProcess>& orphanedViewerLaunches() {
 
 }  // namespace
 
-PythonProcessor::PythonProcessor() : GenericProcessor("Python Processor") {}
+PythonProcessor::PythonProcessor() : GenericProcessor("Python Processor") {
+    blockEvents.reserve(1024);
+    blockSpikes.reserve(256);
+    blockSpikeRefs.reserve(256);
+}
 
 PythonProcessor::~PythonProcessor() {
     stopTimer();
@@ -306,6 +312,9 @@ void PythonProcessor::reload() {
 
 bool PythonProcessor::needsPythonHome() const { return api == nullptr; }
 
+// The audio thread: gathers the block's events and spikes, then the engine's run_block (the per-buffer
+// sequence pyproc-host runs too), then what Python sent goes to the chain. Nothing here waits, sorts,
+// allocates or makes a system call of ours; the latency statistics are read by the status timer.
 void PythonProcessor::process(AudioBuffer<float>& buffer) {
     // Never wait on the audio thread: during a reload, blocks pass through untouched.
     std::unique_lock<std::mutex> lock(engineMutex, std::try_to_lock);
@@ -314,27 +323,25 @@ void PythonProcessor::process(AudioBuffer<float>& buffer) {
     const int64 firstSample = getFirstSampleNumberForBlock(streamId);
     const int numSamples = static_cast<int>(getNumSamplesInBlock(streamId));
     deliverRecordingCalls(false);
-    api->begin_block(instance, firstSample, numSamples);
-    checkForEvents(true);
-    if (numSamples > 0 && builtChannels > 0)
-        api->process(instance, buffer.getArrayOfWritePointers() + firstChannelIndex, builtChannels, numSamples);
-    sendPythonOutputs(firstSample, numSamples);
-    if (numSamples > 0 && builtSampleRate > 0) liveBufferUs = 1e6 * numSamples / builtSampleRate;
-    publishLatency();
-}
-
-void PythonProcessor::publishLatency() {
-    pyproc_latency latency{};
-    api->latency(instance, &latency);
-    liveP50 = latency.p50_us;
-    liveP99 = latency.p99_us;
-    liveCalls = latency.calls;
-    liveOverruns = latency.overruns;
-}
-
-void PythonProcessor::sendPythonOutputs(int64 firstSample, int numSamples) {
+    blockEvents.clear();
+    blockSpikes.clear();
+    checkForEvents(true);  // handleTTLEvent and handleSpike gather them
+    const pyproc_block block{firstSample,
+                             numSamples,
+                             buffer.getArrayOfWritePointers() + firstChannelIndex,
+                             numSamples > 0 ? builtChannels : 0,
+                             blockEvents.data(),
+                             blockEvents.size(),
+                             blockSpikes.data(),
+                             blockSpikes.size()};
     pyproc_outputs out{};
-    api->outputs(instance, &out);
+    api->run_block(instance, &block, &out);
+    blockSpikeRefs.clear();
+    sendPythonOutputs(out, firstSample, numSamples);
+    if (numSamples > 0 && builtSampleRate > 0) liveBufferUs = 1e6 * numSamples / builtSampleRate;
+}
+
+void PythonProcessor::sendPythonOutputs(const pyproc_outputs& out, int64 firstSample, int numSamples) {
     const auto found = outputs.find(builtStreamId);
     if (found == outputs.end()) return;
     const int lastOffset = jmax(0, numSamples - 1);
@@ -361,8 +368,10 @@ void PythonProcessor::sendPythonOutputs(int64 firstSample, int numSamples) {
 
 void PythonProcessor::handleTTLEvent(TTLEventPtr event) {
     if (event->getStreamId() != builtStreamId) return;
-    api->ttl_event(instance, event->getProcessorId(), event->getChannelInfo()->getName().toRawUTF8(),
-                   event->getSampleNumber(), event->getLine(), event->getState() ? 1 : 0);
+    // The name's text belongs to the event channel, which outlives the block.
+    blockEvents.push_back({event->getSampleNumber(), event->getChannelInfo()->getName().toRawUTF8(),
+                           static_cast<int32_t>(event->getProcessorId()), static_cast<uint8_t>(event->getLine()),
+                           static_cast<uint8_t>(event->getState() ? 1 : 0)});
 }
 
 void PythonProcessor::handleSpike(SpikePtr spike) {
@@ -375,7 +384,8 @@ void PythonProcessor::handleSpike(SpikePtr spike) {
                             static_cast<int32_t>(channel->getNumChannels()),
                             static_cast<int32_t>(channel->getTotalSamples()),
                             spike->getDataPointer()};
-    api->spike(instance, &view);
+    blockSpikes.push_back(view);
+    blockSpikeRefs.emplace_back(spike.release());  // its data stays valid until run_block has delivered it
 }
 
 bool PythonProcessor::startAcquisition() {
@@ -399,14 +409,22 @@ bool PythonProcessor::stopAcquisition() {
 // Recording starts and stops while blocks flow: the calls wait for the audio thread's next block
 // (or the end of acquisition), so that the audio thread never finds the engine busy and skips one.
 void PythonProcessor::startRecording() {
-    const std::string directory = recordingFolder(this).getFullPathName().toStdString();
-    std::lock_guard<std::mutex> lock(recordingMutex);
-    pendingRecording.push_back(directory);
+    queueRecordingCall(true, recordingFolder(this).getFullPathName().toStdString());
 }
 
-void PythonProcessor::stopRecording() {
+void PythonProcessor::stopRecording() { queueRecordingCall(false, {}); }
+
+void PythonProcessor::queueRecordingCall(bool start, const std::string& folder) {
     std::lock_guard<std::mutex> lock(recordingMutex);
-    pendingRecording.push_back(std::nullopt);
+    if (pendingRecordingCalls == recordingCalls.size() || folder.size() >= recordingCalls[0].folder.size()) {
+        LOGE("Python Processor: ", start ? "start_recording" : "stop_recording", " was not delivered to the module (",
+             folder.size() >= recordingCalls[0].folder.size() ? "the recording folder's path is too long" : "too many pending",
+             ")");
+        return;
+    }
+    RecordingCall& call = recordingCalls[pendingRecordingCalls++];
+    call.start = start;
+    std::memcpy(call.folder.data(), folder.c_str(), folder.size() + 1);
 }
 
 // With engineMutex held. The audio thread only tries the queue's lock: if the message thread holds
@@ -415,15 +433,11 @@ void PythonProcessor::deliverRecordingCalls(bool mayWait) {
     std::unique_lock<std::mutex> lock(recordingMutex, std::defer_lock);
     if (mayWait) lock.lock();
     else if (!lock.try_lock()) return;
-    if (pendingRecording.empty()) return;
-    std::vector<std::optional<std::string>> calls;
-    calls.swap(pendingRecording);  // in the order they came: start, stop, start...
-    lock.unlock();
-    if (!api || !instance) return;
-    for (const auto& call : calls) {
-        if (call) api->start_recording(instance, call->c_str());
+    for (size_t i = 0; api && instance && i < pendingRecordingCalls; ++i) {  // in order: start, stop, start...
+        if (recordingCalls[i].start) api->start_recording(instance, recordingCalls[i].folder.data());
         else api->stop_recording(instance);
     }
+    pendingRecordingCalls = 0;
 }
 
 void PythonProcessor::timerCallback() { refreshStatus(); }
@@ -433,10 +447,14 @@ void PythonProcessor::refreshStatus() {
     if (const auto* running = pyproc::loader::loaded_engine())
         next.pythonHome = "Python " + String(running->python_version) + " from " +
                           String(running->home.root.u8string()) + " (" + homeSource + ")";
-    next.p50Us = liveP50;
-    next.p99Us = liveP99;
-    next.calls = liveCalls;
-    next.overruns = liveOverruns;
+    if (api && instance) {  // percentiles from the engine's histogram: here, never on the audio thread
+        pyproc_latency latency{};
+        api->latency(instance, &latency);
+        next.p50Us = latency.p50_us;
+        next.p99Us = latency.p99_us;
+        next.calls = latency.calls;
+        next.overruns = latency.overruns;
+    }
     const DataStream* stream = builtStreamId ? getDataStream(builtStreamId) : nullptr;
     next.bufferUs = liveBufferUs;
     reapViewerLaunches();

@@ -8,10 +8,11 @@
 
 #include <atomic>
 #include <functional>
-#include <optional>
+#include <array>
 #include <string>
 #include <vector>
 #include <map>
+#include <memory>
 #include <mutex>
 
 #include "../engine/engine_api.h"
@@ -87,9 +88,9 @@ private:
     void destroyInstance();
     void refreshStatus();
     void logNewError(const String& error);
-    void sendPythonOutputs(int64 firstSample, int numSamples);
+    void sendPythonOutputs(const pyproc_outputs& out, int64 firstSample, int numSamples);
+    void queueRecordingCall(bool start, const std::string& folder);
     void deliverRecordingCalls(bool mayWait);
-    void publishLatency();
     String statusJson() const;
     uint16 selectedStreamId() const;
     String describeJson();
@@ -131,14 +132,24 @@ private:
     Array<SpikeChannel*> ownSpikeChannels;
     std::atomic<bool> warnedSpikeShape{false};  // set by the audio thread
 
-    // start_recording (its folder) and stop_recording (nullopt) calls, in order, waiting for the
-    // audio thread's next block (see startRecording).
-    std::mutex recordingMutex;
-    std::vector<std::optional<std::string>> pendingRecording;
+    // The block's events and spikes, gathered by checkForEvents for the engine's run_block (the
+    // spikes are kept until then: the GUI would free each after handleSpike); reserved, so a block
+    // allocates nothing of ours.
+    std::vector<pyproc_ttl_input> blockEvents;
+    std::vector<pyproc_spike> blockSpikes;
+    std::vector<std::unique_ptr<Spike>> blockSpikeRefs;
 
-    // Written by the audio thread, read by the timer.
-    std::atomic<double> liveP50{0}, liveP99{0}, liveBufferUs{0};
-    std::atomic<uint64> liveCalls{0}, liveOverruns{0};
+    // start_recording (with its folder) and stop_recording calls, in order, waiting for the audio
+    // thread's next block (see startRecording); fixed slots: the audio thread neither allocates nor frees.
+    struct RecordingCall {
+        bool start = false;
+        std::array<char, 4096> folder{};
+    };
+    std::mutex recordingMutex;
+    std::array<RecordingCall, 8> recordingCalls;
+    size_t pendingRecordingCalls = 0;
+
+    std::atomic<double> liveBufferUs{0};  // written by the audio thread, read by the timer
 
     mutable CriticalSection statusLock;
     Status current;

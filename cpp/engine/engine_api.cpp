@@ -12,7 +12,8 @@
 using namespace pyproc::engine;
 
 struct pyproc_instance {
-    Instance* instance = nullptr;
+    // Shared with the module's threads for the length of each of their calls (Instance::live).
+    std::shared_ptr<Instance> instance;
     // An error outside Python (engine not started...), kept for error_text; read by state() and
     // error_text(), which may run beside process() on another thread.
     mutable std::mutex error_mutex;
@@ -83,8 +84,9 @@ pyproc_instance* create(const char* script_path, int32_t num_channels, double sa
             return handle;
         }
         GilEntry gil;
-        handle->instance = new Instance(script_path ? script_path : "", num_channels, sample_rate,
-                                        parameter_values ? parameter_values : "");
+        handle->instance = std::make_shared<Instance>(script_path ? script_path : "", num_channels, sample_rate,
+                                                      parameter_values ? parameter_values : "");
+        handle->instance->start();
         return handle;
     } catch (...) {
         return nullptr;
@@ -96,7 +98,8 @@ void destroy(pyproc_instance* handle) {
     if (handle->instance) {
         try {
             GilEntry gil;
-            delete handle->instance;
+            handle->instance->retire();
+            handle->instance.reset();  // a module thread inside a call may hold it until that call returns
         } catch (...) {
         }
     }

@@ -80,7 +80,15 @@ int64_t as_integer(const py::object& value, const char* name) {
     if (PyFloat_Check(value.ptr()) || !PyIndex_Check(value.ptr()))
         throw py::type_error(std::string(name) + " must be an integer, got " +
                              runtime().attr("describe")(value).cast<std::string>());
-    return py::int_(py::reinterpret_steal<py::object>(PyNumber_Index(value.ptr()))).cast<int64_t>();
+    const auto index = py::reinterpret_steal<py::object>(PyNumber_Index(value.ptr()));
+    if (!index) throw py::error_already_set();  // __index__ raised: its own words
+    int overflow = 0;
+    const long long number = PyLong_AsLongLongAndOverflow(index.ptr(), &overflow);
+    if (overflow != 0)
+        throw py::value_error(std::string(name) + " must be an integer that fits in 64 bits, got " +
+                              std::string(py::str(index)));
+    if (number == -1 && PyErr_Occurred()) throw py::error_already_set();
+    return number;
 }
 
 int64_t in_range(const py::object& value, const char* name, int64_t low, int64_t high) {
@@ -106,7 +114,6 @@ Instance::Instance(std::string script_path, int32_t num_channels, double sample_
       script_path_(std::move(script_path)),
       num_channels_(num_channels),
       sample_rate_(sample_rate) {
-    handle_ = py::cast(ProcessorHandle{this});
     pending_.reserve();
     delivered_.reserve();
     ring_file_ = std::make_unique<live::RingFile>(static_cast<uint64_t>(id_), live::configured_capacity());
@@ -119,13 +126,30 @@ Instance::Instance(std::string script_path, int32_t num_channels, double sample_
             warn_once("the parameter values given are not a JSON object: " + std::string(error.what()));
         }
     }
+}
+
+void Instance::start() {
     if (!script_path_.empty()) load();
 }
 
-Instance::~Instance() {
-    if (handle_) handle_.cast<ProcessorHandle&>().instance = nullptr;
+void Instance::retire() {
+    if (retired_) return;
+    retired_ = true;
     release_python_objects();
     handle_ = py::object();
+}
+
+Instance::~Instance() { retire(); }
+
+std::shared_ptr<Instance> Instance::live(const ProcessorHandle& handle) {
+    std::shared_ptr<Instance> instance = handle.instance.lock();
+    if (!instance || instance->retired_)
+        throw std::runtime_error("this processor was removed from the signal chain (or its run ended); its "
+                                 "PyProcessor is no longer live: stop the module's threads in stop_acquisition");
+    if (handle.load != instance->loads_)
+        throw std::runtime_error("this processor was reloaded: this PyProcessor belongs to the module's earlier load "
+                                 "and is no longer live (stop the module's threads in stop_acquisition)");
+    return instance;
 }
 
 void Instance::release_python_objects() {
@@ -146,6 +170,7 @@ void Instance::load() {
         std::lock_guard<std::mutex> lock(text_mutex_);
         error_.clear();
     }
+    handle_ = py::cast(ProcessorHandle{weak_from_this(), ++loads_});  // a new one per load: the old ones retire
     guarded("loading " + script_path_, [&] {
         module_ = runtime().attr("load_script")(script_path_, id_);
         if (!py::hasattr(module_, "PyProcessor"))
@@ -159,8 +184,22 @@ void Instance::load() {
         if (!py::hasattr(processor_, "process"))
             throw py::value_error("PyProcessor has no process(self, data) method");
         process_fn_ = processor_.attr("process");
-        fresh_data_ = py::bool_(py::getattr(processor_, "fresh_data", py::bool_(false)));
     });
+    if (state_ == PYPROC_READY) read_fresh_data();
+}
+
+// PyProcessor.fresh_data, read once: an error reading it (a property that raises) is a warning, in words.
+void Instance::read_fresh_data() {
+    fresh_data_ = false;
+    try {
+        const py::object value = optional_attribute(processor_, "fresh_data");
+        const int truth = PyObject_IsTrue(value.ptr());  // None (also: no attribute) is False
+        if (truth < 0) throw py::error_already_set();
+        fresh_data_ = truth == 1;
+    } catch (const py::error_already_set& error) {
+        warn_once("PyProcessor.fresh_data raised " + std::string(py::str(error.type().attr("__name__"))) + ": " +
+                  std::string(py::str(error.value())) + "; it is read as False");
+    }
 }
 
 void Instance::load_parameters() {
@@ -320,7 +359,10 @@ bool Instance::process(float* const* channels, int32_t num_channels, int32_t num
         py::object result = process_fn_(data);
         if (copied) {
             // From the copy's own memory: a module may have reshaped it (`data.shape = (-1,)`).
-            if (data.data() != copy)
+            // Checked before a byte is read: `data.resize(..., refcheck=False)` may keep the address and
+            // shrink (or grow) the memory behind it.
+            const auto expected = static_cast<py::ssize_t>(sizeof(float)) * num_channels * num_samples;
+            if (data.data() != copy || data.nbytes() != expected)
                 throw py::value_error("process() resized `data`; edit it in place, or return a new array");
             for (int32_t c = 0; c < num_channels; ++c)
                 std::memcpy(channels[c], copy + static_cast<size_t>(c) * static_cast<size_t>(num_samples),

@@ -23,17 +23,26 @@ class Instance;
 // What parameters() answers for an instance without a loaded module.
 inline constexpr const char* kNoParametersJson = R"({"parameters": [], "problems": [], "refused": []})";
 
-// The `processor` object handed to PyProcessor.__init__; it outlives nothing:
-// once its instance is destroyed, calls raise instead of touching freed memory.
+// The `processor` object handed to PyProcessor.__init__, one per load of the module. It owns nothing:
+// each call takes a reference to its instance for the call's duration (a module thread inside a call
+// keeps the instance's memory alive even if the chain destroys it meanwhile), and a call after the
+// instance was destroyed or reloaded raises RuntimeError in words instead.
 struct ProcessorHandle {
-    Instance* instance = nullptr;
+    std::weak_ptr<Instance> instance;
+    uint64_t load = 0;  // the load of the module it was handed to
 };
 
-class Instance {
+class Instance : public std::enable_shared_from_this<Instance> {
 public:
-    // All methods expect the GIL held by the caller.
+    // All methods expect the GIL held by the caller. Made with std::make_shared, then start().
     Instance(std::string script_path, int32_t num_channels, double sample_rate, const std::string& parameter_values);
     ~Instance();
+    void start();  // loads the module: its handle needs the shared owner
+    // Releases the module for good (the chain destroys the instance); calls of module threads already
+    // inside finish on memory that stays valid until they return.
+    void retire();
+    // The instance a handle's call may use: it, while the handle's load is the current one; else raises.
+    static std::shared_ptr<Instance> live(const ProcessorHandle& handle);
     Instance(const Instance&) = delete;
     Instance& operator=(const Instance&) = delete;
 
@@ -136,6 +145,7 @@ private:
                      const void* values, size_t value_bytes, const void* x, size_t x_bytes);
     uint32_t name_index(const PublishedName& name, uint8_t kind);
     bool missing_ring();  // true (and a warning, once) when the ring could not be made
+    void read_fresh_data();
     void load_parameters();
     void apply_parameter_changes();
     void apply_parameter_changes_without_callbacks();
@@ -151,6 +161,8 @@ private:
                      int32_t num_samples);
 
     const int id_;
+    uint64_t loads_ = 0;
+    bool retired_ = false;
     const std::string script_path_;
     const int32_t num_channels_;
     const double sample_rate_;

@@ -280,6 +280,9 @@ public:
     }
 
     const std::vector<Node>& nodes() const { return nodes_; }
+    // The buffer the blocks are read into: a module may keep a view of it (the GUI's buffer lives as
+    // long), so it lives until the instances are destroyed, after their last callbacks.
+    Block& block() { return block_; }
     const engine::LatencyStats& copy_cost() const { return copy_cost_; }
 
 private:
@@ -404,6 +407,7 @@ private:
         }
     }
 
+    Block block_;  // freed after ~Chain has destroyed the instances
     const pyproc_engine_api& api_;
     const StreamInfo& stream_;
     RecordingWriter* writer_;
@@ -432,7 +436,7 @@ void report_progress(int64_t done, int64_t total) {
 }
 
 void process_blocks(Chain& chain, Source& source, const Options& options, RunTotals& totals) {
-    Block block;
+    Block& block = chain.block();
     const auto started = std::chrono::steady_clock::now();
     int64_t first_sample = 0;
     while (source.next_block(block)) {

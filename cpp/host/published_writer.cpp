@@ -1,5 +1,7 @@
 #include "published_writer.h"
 
+#include "safe_name.h"
+
 #include <algorithm>
 #include <cctype>
 #include <cstring>
@@ -17,15 +19,6 @@ namespace {
 std::string lower(std::string text) {
     std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return std::tolower(c); });
     return text;
-}
-
-bool windows_device_name(const std::string& stem) {
-    static const char* const kDevices[] = {"con", "prn", "aux", "nul"};
-    const std::string name = lower(stem);
-    for (const char* device : kDevices)
-        if (name == device) return true;
-    return name.size() == 4 && (name.rfind("com", 0) == 0 || name.rfind("lpt", 0) == 0) &&
-           std::isdigit(static_cast<unsigned char>(name[3]));
 }
 
 // Bytes of the values of a frame (without x).
@@ -46,8 +39,7 @@ std::string safe_file_stem(const std::string& name, const std::vector<std::strin
         const auto byte = static_cast<unsigned char>(c);
         stem += byte < 0x80 && (std::isalnum(byte) || c == '_' || c == '-') ? c : '_';
     }
-    if (stem.empty()) stem = "_";
-    if (windows_device_name(stem)) stem += "_";
+    stem = safe_path_component(stem, "_");  // bounded, not a device name
     std::vector<std::string> used;
     for (const auto& other : taken) used.push_back(lower(other));
     std::string candidate = stem;

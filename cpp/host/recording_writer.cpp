@@ -13,6 +13,7 @@
 
 #include "json.h"
 #include "npy.h"
+#include "safe_name.h"
 #include "streams.h"
 
 namespace pyproc::host {
@@ -30,13 +31,7 @@ std::string quoted(const fs::path& path) { return "'" + path.string() + "'"; }
 std::string processor_folder(const std::string& processor_name, int32_t node_id, const std::string& stream_name) {
     std::string name = processor_name;
     std::replace_if(name.begin(), name.end(), [](char c) { return c == ' ' || c == '@'; }, '_');
-    return name + "-" + std::to_string(node_id) + "." + stream_name;
-}
-
-// Electrode names become folder names; keep them to one path component.
-std::string safe_folder_component(std::string name) {
-    std::replace_if(name.begin(), name.end(), [](char c) { return c == '/' || c == '\\' || c == ':'; }, '_');
-    return name.empty() ? "electrode" : name;
+    return safe_path_component(name + "-" + std::to_string(node_id) + "." + stream_name, "processor");
 }
 
 // Microvolts to the int16 steps stored on disk: nearest, ties to even.
@@ -322,7 +317,7 @@ int RecordingWriter::add_spike_channel(int32_t source_node, const std::string& p
     if (num_channels < 1 || num_samples < 1)
         throw std::runtime_error("spike channel '" + electrode + "' needs at least one channel and one sample");
     const std::string folder = impl_->unique_folder(processor_folder(processor_name, source_node, impl_->stream.name) +
-                                                    "/" + safe_folder_component(electrode));
+                                                    "/" + safe_path_component(electrode, "electrode"));
     const fs::path dir = create_folder(impl_->recording_dir / "spikes" / folder);
     impl_->spike_channels.push_back(
         std::make_unique<SpikeChannel>(source_node, electrode, folder, num_channels, num_samples, dir));

@@ -56,12 +56,17 @@ int64_t parse_integer(const std::string& key, const std::string& value, int64_t 
     return parsed;
 }
 
-double parse_positive(const std::string& key, const std::string& value) {
+// A number in [MIN, MAX]: bounded, so that no count derived from it overflows.
+double parse_number(const std::string& key, const std::string& value, double min, double max) {
     std::istringstream in(value);
     in.imbue(std::locale::classic());
     double parsed = 0;
-    if (!(in >> parsed) || !in.eof() || !std::isfinite(parsed) || parsed <= 0)
-        bad_value(key, value, "a positive number");
+    if (!(in >> parsed) || !in.eof() || !std::isfinite(parsed) || parsed < min || parsed > max) {
+        std::ostringstream range;
+        range.imbue(std::locale::classic());
+        range << "a number from " << min << " to " << max;
+        bad_value(key, value, range.str());
+    }
     return parsed;
 }
 
@@ -95,8 +100,8 @@ SyntheticSpec parse_spec(const std::string& spec) {
         const std::string key = trim(item.substr(0, equals));
         const std::string value = trim(item.substr(equals + 1));
         if (key == "channels") result.channels = static_cast<int32_t>(parse_integer(key, value, 1, 4096));
-        else if (key == "rate") result.rate = parse_positive(key, value);
-        else if (key == "seconds") result.seconds = parse_positive(key, value);
+        else if (key == "rate") result.rate = parse_number(key, value, 1, 1e6);  // Hz: any acquisition system
+        else if (key == "seconds") result.seconds = parse_number(key, value, 1e-6, 1e7);  // up to 115 days
         else if (key == "block") result.block = static_cast<int32_t>(parse_integer(key, value, 1, 1 << 24));
         else if (key == "seed") result.seed = parse_seed(value);
         else

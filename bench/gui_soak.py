@@ -1,0 +1,142 @@
+"""A long acquisition in the real Open Ephys GUI: does the plugin's added latency stay flat?
+
+For each channel count (384 and 1536 by default) builds File Reader -> Record Control -> Python
+Processor (a pass-through module, in-process) -> Record Node in a headless GUI clocked by a JACK
+dummy server, acquires for --minutes, and every --every seconds reads the GUI's own /api/latency.
+A node's added latency is its latency minus its upstream neighbour's: Record Control, the GUI's own
+do-nothing C++ node, is the floor our Python Processor is measured against. Prints a table per
+channel count and writes a PNG (matplotlib) and the readings as JSON.
+
+    python bench/gui_soak.py --minutes 10 --png docs/images/gui_soak.png
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))  # the GUI session helpers the real-GUI tests use
+
+from conftest import write_recording  # noqa: E402
+from gui_session import GuiSession, JackServer, build_plugin, find_gui  # noqa: E402
+from oe_pyproc.host import current_python_home  # noqa: E402
+
+RATE = 30000
+NOOP = REPO / "bench" / "noop_module.py"
+
+
+def stream_latency(reading: dict, node_id: int) -> float:
+    for processor in reading["processors"]:
+        if processor["id"] == node_id:
+            return float(processor["streams"][0]["latency"])
+    raise KeyError(f"processor {node_id} is not in /api/latency: {reading}")
+
+
+def soak(gui: GuiSession, folder: Path, channels: int, minutes: float, every: float) -> dict:
+    signal = 100.0 * np.sin(2 * np.pi * 10 * np.arange(RATE * 2) / RATE)[:, None] * np.ones((1, channels))
+    recording = next(write_recording(folder / f"in{channels}", signal, RATE, 0.195).rglob("structure.oebin"))
+    reader = gui.add("File Reader")
+    gui.set(reader, "selected_file", str(recording))
+    control = gui.add("Record Control", reader)
+    python = gui.add("Python Processor", control)
+    gui.set(python, "script_path", str(NOOP))
+    gui.add("Record Node", python)
+    status = gui.python_status(python)
+    if status["state"] != "ready":
+        raise SystemExit(f"the Python Processor is not ready: {status}")
+    rows = []
+    gui.put("/api/status", {"mode": "ACQUIRE"})
+    started = time.monotonic()
+    try:
+        for k in range(1, int(minutes * 60 / every) + 1):
+            time.sleep(max(0.0, started + k * every - time.monotonic()))
+            reading = gui.get("/api/latency")
+            status = gui.python_status(python)
+            rows.append({
+                "seconds": round(time.monotonic() - started, 1),
+                "python_added_ms": stream_latency(reading, python) - stream_latency(reading, control),
+                "record_control_added_ms": stream_latency(reading, control) - stream_latency(reading, reader),
+                "engine_p50_us": status["p50_us"], "engine_p99_us": status["p99_us"], "calls": status["calls"],
+            })
+            print(f"  {channels} ch, {rows[-1]['seconds']:6.0f} s: Python Processor adds "
+                  f"{rows[-1]['python_added_ms']:.4f} ms, Record Control {rows[-1]['record_control_added_ms']:.4f} ms, "
+                  f"engine p50 {status['p50_us']:.1f} us p99 {status['p99_us']:.1f} us, {status['calls']} calls",
+                  flush=True)
+    finally:
+        gui.put("/api/status", {"mode": "IDLE"})
+    for node in (python, control, reader):
+        gui.put("/api/processors/delete", {"id": node})
+    return {"channels": channels, "rows": rows}
+
+
+def plot(results: list, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(8, 4))
+    for result in results:
+        minutes = [row["seconds"] / 60 for row in result["rows"]]
+        line, = axis.plot(minutes, [row["python_added_ms"] for row in result["rows"]], marker="o",
+                          label=f"Python Processor, {result['channels']} ch")
+        axis.plot(minutes, [row["record_control_added_ms"] for row in result["rows"]], linestyle="--",
+                  color=line.get_color(), alpha=0.6, label=f"Record Control (GUI's own), {result['channels']} ch")
+    axis.set_xlabel("minutes of acquisition")
+    axis.set_ylabel("added latency (ms), GUI's /api/latency")
+    axis.set_ylim(bottom=0)
+    axis.set_title(f"In-process pass-through in Open Ephys GUI 1.0.1 ({platform.machine()}, {platform.system()})")
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--channels", type=int, nargs="+", default=[384, 1536])
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--every", type=float, default=30.0, help="seconds between readings")
+    parser.add_argument("--png", type=Path, default=Path("gui_soak.png"))
+    parser.add_argument("--json", type=Path, default=None, help="the readings, as JSON")
+    args = parser.parse_args()
+    executable, reason = find_gui()
+    if executable is None:
+        raise SystemExit(f"no GUI: {reason}")
+    results = []
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch = Path(scratch)
+        jack = JackServer(scratch / "jackd.log")
+        jack.start()
+        gui = GuiSession(executable, scratch / "gui", jack)
+        try:
+            gui.install(build_plugin(), current_python_home())
+            gui.start()
+            for channels in args.channels:
+                results.append(soak(gui, scratch, channels, args.minutes, args.every))
+        finally:
+            gui.stop()
+            jack.stop()
+    for result in results:
+        rows = result["rows"]
+        added = [row["python_added_ms"] for row in rows]
+        first_minute = next(row for row in rows if row["seconds"] >= 60)["python_added_ms"] if len(rows) > 1 else added[0]
+        print(f"{result['channels']} channels: added ms at 1 min {first_minute:.4f}, at the end {added[-1]:.4f}, "
+              f"max {max(added):.4f}; Record Control max {max(r['record_control_added_ms'] for r in rows):.4f}")
+    if args.json:
+        args.json.write_text(json.dumps({"machine": platform.platform(), "results": results}, indent=1))
+    try:
+        plot(results, args.png)
+        print(f"plot: {args.png}")
+    except ImportError:
+        print("matplotlib is not installed: no plot")
+
+
+if __name__ == "__main__":
+    main()

@@ -23,7 +23,7 @@ INPUT = "synthetic:channels=16,rate=30000,seconds=0.5,block=512"
 REPORT_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer", "SUMMARY: UndefinedBehavior")
 # What some modules need beyond one instance on the default input, as the tests run them.
 EXTRA = {
-    "thread_inside_call_at_teardown.py": {"instances": 2, "args": ["--param", "linger=true"]},
+    "thread_inside_call_at_teardown.py": {"after": REPO / "tests" / "hostile" / "lingers_at_teardown.py"},
     "thread_after_reload.py": {"args": ["--reload-at", "3"], "input": "synthetic:channels=8,rate=30000,seconds=1,block=1000"},
     "keeps_view_late.py": {"input": "synthetic:channels=64,rate=30000,seconds=0.5,block=1024"},
     "resizes_fresh_data.py": {"input": "synthetic:channels=64,rate=30000,seconds=0.2,block=1024"},
@@ -46,17 +46,21 @@ def build(folder: Path) -> Path:
 
 
 def scratch_home(folder: Path) -> Path:
-    """A venv whose own site-packages has no engine (the loader would take an installed one first), with
-    this environment's packages (numpy, scipy...) importable through a .pth file."""
+    """A venv with this environment's packages (numpy, scipy...) linked into its site-packages, but not
+    oe_pyproc: the loader takes an engine installed in the home before --engine-dir's."""
     import site
     import sysconfig
 
     home = folder / "home"
     if not (home / "bin" / "python").exists():
-        subprocess.run([getattr(sys, "_base_executable", sys.executable), "-m", "venv", "--without-pip", str(home)],
-                       check=True)
+        base = Path(sys.base_prefix) / "bin" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
+        subprocess.run([str(base), "-m", "venv", "--without-pip", str(home)], check=True)
     purelib = Path(sysconfig.get_path("purelib", vars={"base": str(home), "platbase": str(home)}))
-    (purelib / "oe_pyproc_sanitize.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    for packages in site.getsitepackages():
+        for item in Path(packages).iterdir():
+            link = purelib / item.name
+            if not item.name.startswith("oe_pyproc") and not link.exists():
+                link.symlink_to(item)
     return home
 
 
@@ -85,7 +89,8 @@ def run_one(build_dir: Path, home: Path, script: Path, param, scratch: Path) -> 
     command = [str(build_dir / "cpp" / "host" / "pyproc-host"), "--python-home", str(home),
                "--engine-dir", str(build_dir / "cpp" / "engine"), "--timeout", "300",
                "--input", extra.get("input", INPUT), "--output", str(scratch / "out")]
-    command += ["--script", str(script)] * extra.get("instances", 1) + extra.get("args", [])
+    command += ["--script", str(script)] + (["--script", str(extra["after"])] if "after" in extra else [])
+    command += extra.get("args", [])
     if param:
         command += ["--param", param]
     env = dict(os.environ, OE_PYPROC_LIVE_DIR=str(scratch), PYTHONDONTWRITEBYTECODE="1",

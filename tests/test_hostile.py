@@ -49,9 +49,10 @@ def test_a_return_without_a_float32_form_is_ignored_with_a_warning(pyhost, kind)
 def test_a_module_thread_inside_a_call_when_its_instance_is_destroyed(pyhost, call):
     """The thread resumes (while a second instance's __del__ holds the teardown) after its instance is
     gone: it finishes its call on memory that still lives, and the next call tells it in words."""
-    first = pyhost.script("thread_inside_call_at_teardown.py", (HOSTILE / "thread_inside_call_at_teardown.py").read_text())
-    result = run(pyhost, "thread_inside_call_at_teardown.py", f"call={call}", scripts=[first, first],
-                 extra=["--param", "linger=true"])
+    lingers = pyhost.script("lingers_at_teardown.py", (HOSTILE / "lingers_at_teardown.py").read_text())
+    threaded = pyhost.script("thread_inside_call_at_teardown.py",
+                             (HOSTILE / "thread_inside_call_at_teardown.py").read_text())
+    result = run(pyhost, "thread_inside_call_at_teardown.py", f"call={call}", scripts=[threaded, lingers])
     assert result.returncode == 0, result.stderr[-3000:]
     assert "module thread told: this processor was removed" in result.stderr
 
@@ -104,7 +105,7 @@ def test_absurd_synthetic_specs_are_refused_in_words(pyhost, spec, words):
     ("index", "__index__ refused"),
     ("bool", "__bool__ refused"),
     ("array", "__array__ refused"),
-    ("huge_line", "line must be an integer from"),
+    ("huge_line", "line must be an integer that fits in 64 bits, got 18446744073709551616"),
 ])
 def test_conversions_that_raise_are_reported_with_their_words(pyhost, where, words):
     result = run(pyhost, "raising_conversions.py", f"where={where}")

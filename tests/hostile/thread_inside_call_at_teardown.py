@@ -1,7 +1,7 @@
 """A thread of the module is inside publish / add_python_event / add_python_spike, in Python code the
 call runs (a value's __array__ or __index__), when the instance is destroyed; it resumes afterwards.
-Parameter `call` picks the call; `linger` (for a second instance in the chain) makes the module's
-__del__ hold the host's teardown long enough for the thread to resume first."""
+Parameter `call` picks the call. Run before lingers_at_teardown.py in a chain: its __del__ holds the
+host's teardown long enough for this thread to resume first."""
 import threading
 import time
 
@@ -29,13 +29,12 @@ class SlowValue:
 
 
 class PyProcessor:
-    parameters = [oe.Choice("call", ["publish", "event", "spike", "none"], "publish"), oe.Bool("linger", False)]
+    parameters = [oe.Choice("call", ["publish", "event", "spike", "none"], "publish")]
 
     def __init__(self, processor, num_channels, sample_rate):
         self.processor = processor
         self.stopping = threading.Event()
         self.call = processor.params.call
-        self.linger = processor.params.linger
         if self.call != "none":
             threading.Thread(target=self.run, daemon=True).start()
 
@@ -59,7 +58,3 @@ class PyProcessor:
 
     def stop_acquisition(self):
         self.stopping.set()
-
-    def __del__(self):
-        if self.linger:
-            time.sleep(3 * RESUME_AFTER)

@@ -125,9 +125,7 @@ def _as_integer(value: object, name: str) -> int:
         raise TypeError("%s must be an integer, got %s" % (name, describe(value)))
     number = operator.index(value)
     if not _INT64_MIN <= number <= _INT64_MAX:
-        # What pybind11 raises when the number does not fit the engine's int64.
-        raise RuntimeError("Unable to cast Python instance of type <class 'int'> to C++ type '?' "
-                           "(#define PYBIND11_DETAILED_ERROR_MESSAGES or compile in debug mode for details)")
+        raise ValueError("%s must be an integer that fits in 64 bits, got %d" % (name, number))
     return number
 
 

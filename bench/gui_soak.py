@@ -53,6 +53,7 @@ def soak(gui: GuiSession, folder: Path, channels: int, minutes: float, every: fl
         raise SystemExit(f"the Python Processor is not ready: {status}")
     rows = []
     gui.put("/api/status", {"mode": "ACQUIRE"})
+    gui.wait_for_calls(python, 10, timeout=60)  # acquiring
     started = time.monotonic()
     try:
         for k in range(1, int(minutes * 60 / every) + 1):
@@ -71,8 +72,6 @@ def soak(gui: GuiSession, folder: Path, channels: int, minutes: float, every: fl
                   flush=True)
     finally:
         gui.put("/api/status", {"mode": "IDLE"})
-    for node in (python, control, reader):
-        gui.put("/api/processors/delete", {"id": node})
     return {"channels": channels, "rows": rows}
 
 
@@ -114,14 +113,17 @@ def main() -> None:
         scratch = Path(scratch)
         jack = JackServer(scratch / "jackd.log")
         jack.start()
-        gui = GuiSession(executable, scratch / "gui", jack)
+        plugin = build_plugin()
         try:
-            gui.install(build_plugin(), current_python_home())
-            gui.start()
-            for channels in args.channels:
-                results.append(soak(gui, scratch, channels, args.minutes, args.every))
+            for channels in args.channels:  # a GUI of its own for each count
+                gui = GuiSession(executable, scratch / f"gui{channels}", jack)
+                try:
+                    gui.install(plugin, current_python_home())
+                    gui.start()
+                    results.append(soak(gui, scratch, channels, args.minutes, args.every))
+                finally:
+                    gui.stop()
         finally:
-            gui.stop()
             jack.stop()
     for result in results:
         rows = result["rows"]

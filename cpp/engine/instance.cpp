@@ -154,6 +154,7 @@ std::shared_ptr<Instance> Instance::live(const ProcessorHandle& handle) {
 
 void Instance::release_python_objects() {
     process_fn_ = py::object();
+    view_ = py::object();
     if (!parameter_set_.is_none()) {  // a reload keeps the values of parameters that still exist
         apply_parameter_changes_without_callbacks();
         given_values_ = parameter_set_.attr("values")();
@@ -310,10 +311,28 @@ void Instance::begin_block(int64_t first_sample_number, int32_t num_samples) {
     block_length_ = num_samples;
 }
 
+// The last buffer's view can be handed out again when nothing could tell it from a new one: only the
+// engine holds it, and it still views this memory as float32 rows of this shape, writable. Making an
+// ndarray is most of what the engine itself spends on a buffer, and more on a cold cache.
+bool Instance::unchanged_view(float* data, ptrdiff_t stride, int32_t num_channels, int32_t num_samples) const {
+    if (!view_ || view_.ref_count() != 1) return false;
+    static PyObject* const float32 = py::dtype::of<float>().release().ptr();  // numpy's own, kept
+    const auto* array = py::detail::array_proxy(view_.ptr());
+    return array->data == reinterpret_cast<char*>(data) && array->nd == 2 && array->descr == float32 &&
+           array->dimensions[0] == num_channels && array->dimensions[1] == num_samples &&
+           array->strides[0] == static_cast<py::ssize_t>(stride * static_cast<ptrdiff_t>(sizeof(float))) &&
+           array->strides[1] == static_cast<py::ssize_t>(sizeof(float)) &&
+           (array->flags & py::detail::npy_api::NPY_ARRAY_WRITEABLE_) != 0;
+}
+
 py::array Instance::wrap(float* const* channels, int32_t num_channels, int32_t num_samples, bool* copied) {
     ptrdiff_t stride = 0;
     *copied = copy_buffers_ || first_call_ || fresh_data_ || !evenly_spaced(channels, num_channels, num_samples, &stride);
-    if (!*copied) return float_array(num_channels, num_samples, channels[0], stride, borrowed_memory());
+    if (!*copied) {
+        if (!unchanged_view(channels[0], stride, num_channels, num_samples))
+            view_ = float_array(num_channels, num_samples, channels[0], stride, borrowed_memory());
+        return py::reinterpret_borrow<py::array>(view_);
+    }
     py::array data = float_array(num_channels, num_samples);
     auto* rows = static_cast<float*>(data.mutable_data());
     for (int32_t c = 0; c < num_channels; ++c)
@@ -370,7 +389,10 @@ bool Instance::process(float* const* channels, int32_t num_channels, int32_t num
         }
         take_result(result, data, channels, num_channels, num_samples);
         result = py::object();  // a returned `data` is not a kept one
-        if (data.ref_count() > 1 && !copy_buffers_) {
+        const bool cached = data.is(view_);
+        const bool kept = data.ref_count() > (cached ? 2 : 1);  // beyond the engine's own: `data` and view_
+        if (kept && cached) view_ = py::object();  // the module holds it: never handed out again
+        if (kept && !copy_buffers_) {
             // The module kept `data` (or a view of it): from now on each buffer is its own copy.
             copy_buffers_ = true;
             if (!copied)  // a view of memory that the next buffer reuses: what it kept shows later data

@@ -157,6 +157,7 @@ private:
     // WHERE: a std::string or a literal (no allocation on the per-block paths).
     template <class Where, class Call> void guarded(const Where& where, Call&& call);
     py::array wrap(float* const* channels, int32_t num_channels, int32_t num_samples, bool* copied);
+    bool unchanged_view(float* data, ptrdiff_t stride, int32_t num_channels, int32_t num_samples) const;
     void take_result(const py::object& result, const py::array& data, float* const* channels, int32_t num_channels,
                      int32_t num_samples);
 
@@ -179,6 +180,7 @@ private:
     py::dict given_values_;     // values from before __init__: the host's, then those a reload keeps
     std::atomic<bool> changes_pending_{false};
     // `data` is a view on the chain's buffer unless one of these asks for a copy.
+    py::object view_;            // the view handed out last, while only the engine holds it
     bool copy_buffers_ = false;  // the module kept `data` beyond its call
     bool first_call_ = true;     // the first call of a load is on a copy: retention is seen before it can harm
     bool fresh_data_ = false;    // PyProcessor.fresh_data: the published plugin's fresh C-contiguous array

@@ -425,11 +425,13 @@ void PythonProcessor::queueRecordingCall(bool start, const std::string& folder) 
     RecordingCall& call = recordingCalls[pendingRecordingCalls++];
     call.start = start;
     std::memcpy(call.folder.data(), folder.c_str(), folder.size() + 1);
+    recordingCallsWaiting.store(true, std::memory_order_release);
 }
 
 // With engineMutex held. The audio thread only tries the queue's lock: if the message thread holds
 // it this instant, the calls go with the next block.
 void PythonProcessor::deliverRecordingCalls(bool mayWait) {
+    if (!mayWait && !recordingCallsWaiting.load(std::memory_order_acquire)) return;  // most blocks: no lock at all
     std::unique_lock<std::mutex> lock(recordingMutex, std::defer_lock);
     if (mayWait) lock.lock();
     else if (!lock.try_lock()) return;
@@ -438,6 +440,7 @@ void PythonProcessor::deliverRecordingCalls(bool mayWait) {
         else api->stop_recording(instance);
     }
     pendingRecordingCalls = 0;
+    recordingCallsWaiting.store(false, std::memory_order_release);
 }
 
 void PythonProcessor::timerCallback() { refreshStatus(); }

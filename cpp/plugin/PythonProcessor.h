@@ -148,6 +148,7 @@ private:
     std::mutex recordingMutex;
     std::array<RecordingCall, 8> recordingCalls;
     size_t pendingRecordingCalls = 0;
+    std::atomic<bool> recordingCallsWaiting{false};
 
     std::atomic<double> liveBufferUs{0};  // written by the audio thread, read by the timer
 

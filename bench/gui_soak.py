@@ -81,18 +81,25 @@ def plot(results: list, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axis = plt.subplots(figsize=(8, 4))
+    figure, (added, engine) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
     for result in results:
         minutes = [row["seconds"] / 60 for row in result["rows"]]
-        line, = axis.plot(minutes, [row["python_added_ms"] for row in result["rows"]], marker="o",
-                          label=f"Python Processor, {result['channels']} ch")
-        axis.plot(minutes, [row["record_control_added_ms"] for row in result["rows"]], linestyle="--",
-                  color=line.get_color(), alpha=0.6, label=f"Record Control (GUI's own), {result['channels']} ch")
-    axis.set_xlabel("minutes of acquisition")
-    axis.set_ylabel("added latency (ms), GUI's /api/latency")
-    axis.set_ylim(bottom=0)
-    axis.set_title(f"In-process pass-through in Open Ephys GUI 1.0.1 ({platform.machine()}, {platform.system()})")
-    axis.legend(fontsize=8)
+        line, = added.plot(minutes, [row["python_added_ms"] for row in result["rows"]], marker="o",
+                           label=f"Python Processor, {result['channels']} ch")
+        added.plot(minutes, [row["record_control_added_ms"] for row in result["rows"]], linestyle="--",
+                   color=line.get_color(), alpha=0.6, label=f"Record Control (GUI's own), {result['channels']} ch")
+        engine.plot(minutes, [row["engine_p50_us"] for row in result["rows"]], marker="o", color=line.get_color(),
+                    label=f"p50, {result['channels']} ch")
+        engine.plot(minutes, [row["engine_p99_us"] for row in result["rows"]], marker="^", linestyle=":",
+                    color=line.get_color(), label=f"p99, {result['channels']} ch")
+    added.set_ylabel("added latency (ms)\nGUI's /api/latency")
+    added.set_yscale("log")
+    added.legend(fontsize=8)
+    added.set_title(f"In-process pass-through in Open Ephys GUI 1.0.1 ({platform.machine()}, {platform.system()})")
+    engine.set_ylabel("the engine's run_block (us)\nits own histogram")
+    engine.set_ylim(bottom=0)
+    engine.set_xlabel("minutes of acquisition")
+    engine.legend(fontsize=8, ncol=2)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
 
@@ -104,7 +111,12 @@ def main() -> None:
     parser.add_argument("--every", type=float, default=30.0, help="seconds between readings")
     parser.add_argument("--png", type=Path, default=Path("gui_soak.png"))
     parser.add_argument("--json", type=Path, default=None, help="the readings, as JSON")
+    parser.add_argument("--replot", type=Path, default=None, help="draw the PNG from a --json file, without a run")
     args = parser.parse_args()
+    if args.replot:
+        plot(json.loads(args.replot.read_text())["results"], args.png)
+        print(f"plot: {args.png}")
+        return
     executable, reason = find_gui()
     if executable is None:
         raise SystemExit(f"no GUI: {reason}")
@@ -132,6 +144,7 @@ def main() -> None:
         print(f"{result['channels']} channels: added ms at 1 min {first_minute:.4f}, at the end {added[-1]:.4f}, "
               f"max {max(added):.4f}; Record Control max {max(r['record_control_added_ms'] for r in rows):.4f}")
     if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"machine": platform.platform(), "results": results}, indent=1))
     try:
         plot(results, args.png)

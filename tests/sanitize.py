@@ -36,8 +36,8 @@ def build(folder: Path) -> Path:
     import pybind11
 
     subprocess.run(["cmake", "-S", str(REPO), "-B", str(folder), "-DCMAKE_BUILD_TYPE=Debug",
-                    f"-DCMAKE_CXX_FLAGS={SANITIZERS}", f"-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=address,undefined",
-                    f"-DCMAKE_SHARED_LINKER_FLAGS=-fsanitize=address,undefined",
+                    f"-DCMAKE_CXX_FLAGS={SANITIZERS}", "-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=address,undefined",
+                    "-DCMAKE_SHARED_LINKER_FLAGS=-fsanitize=address,undefined",
                     f"-DPython_EXECUTABLE={sys.executable}", f"-Dpybind11_DIR={pybind11.get_cmake_dir()}"],
                    check=True, capture_output=True)
     subprocess.run(["cmake", "--build", str(folder), "--target", "pyproc-host", "pyproc_engine", "--parallel", "2"],

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from oe_pyproc.host import host_command, run_host
+from oe_pyproc.host import host_command
 
 HERE = Path(__file__).parent
 COUNTER_SOURCE = HERE / "alloc_counter" / "alloc_counter.c"

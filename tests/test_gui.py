@@ -21,6 +21,7 @@ import pytest
 
 from conftest import spike_channel_name, write_recording
 from gui_session import GuiSession, JackServer, build_plugin, find_gui
+from support import wait_until
 from oe_pyproc import live
 from oe_pyproc.host import current_python_home
 
@@ -561,19 +562,6 @@ def test_setup_sets_the_python_home_live_in_the_running_gui(session, input_file,
 
 # --- live values: publish() in the GUI, read by oe_pyproc.live, and the Live view command ---
 
-def wait_until(condition, timeout: float, what):
-    """CONDITION()'s first truthy value, polled until TIMEOUT seconds; else fails, saying WHAT (a text,
-    or a function giving one then)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what() if callable(what) else what}")
-        time.sleep(0.05)
-
-
 def gui_ring(node_id: int):
     """The live ring of the GUI's Python Processor NODE_ID, found as any client finds it."""
     found = [instance for instance in live.instances()
@@ -611,7 +599,7 @@ def test_published_values_reach_a_live_reader_while_the_gui_acquires(new_gui, in
     def keep_up() -> None:
         # While the GUI acquires: read as the values come, until 100 buffers; the engine had
         # counted at least those when the status is asked next.
-        wait_until(lambda: calls_read() >= 100, 120, lambda: f"100 buffers published, read {calls_read()}")
+        wait_until(lambda: calls_read() >= 100, lambda: f"100 buffers published, read {calls_read()}", timeout=120)
         read_now = calls_read()
         names = {entry["name"]: entry for entry in gui.python_status(python)["live"]["names"]}
         assert names["calls"]["count"] >= read_now and names["calls"]["kind"] == "scalar"
@@ -626,7 +614,7 @@ def test_published_values_reach_a_live_reader_while_the_gui_acquires(new_gui, in
         counts = {entry["name"]: entry["count"] for entry in now["live"]["names"]}
         return now if now["calls"] == read == counts.get("calls") == counts.get("samples") == counts.get("mean0") else None
 
-    final = wait_until(settled, 30, lambda: f"status {gui.python_status(python)} after reading {calls_read()}")
+    final = wait_until(settled, lambda: f"status {gui.python_status(python)} after reading {calls_read()}", timeout=30)
     assert reader.lost == 0
     assert {frame.kind for frame in frames} == {"scalar"}
     assert [frame.name for frame in frames] == ["calls", "samples", "mean0"] * final["calls"]
@@ -732,19 +720,20 @@ def test_the_live_view_command_starts_the_viewer_and_opens_the_browser(new_gui, 
     try:
         status = gui.python_command(python, "live_view")
         assert status["state"] == "ready" and status["warning"] == "", status
-        found = wait_until(lambda: read_json(viewer_json), 90, lambda: "viewer.json: " + problem())
+        found = wait_until(lambda: read_json(viewer_json), lambda: "viewer.json: " + problem(), timeout=90)
         url = found["url"]
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         with opener.open(url, timeout=30) as page:
             assert page.status == 200 and b"bokeh" in page.read().lower()
-        wait_until(lambda: gui.python_status(python)["live"]["viewer"] == url, 30, problem)
-        wait_until(lambda: browser_opened() == [url], 30, lambda: f"the browser opened {browser_opened()}: {problem()}")
+        wait_until(lambda: gui.python_status(python)["live"]["viewer"] == url, problem, timeout=30)
+        wait_until(lambda: browser_opened() == [url], lambda: f"the browser opened {browser_opened()}: {problem()}", timeout=30)
 
         # Pressed again while the viewer runs: the browser opens it again, and that second
         # `view --open` ends (with status 0: no warning); no second viewer.
         gui.python_command(python, "live_view")
-        wait_until(lambda: browser_opened() == [url, url] and viewers_started_by(gui) == {found["pid"]}, 60,
-                   lambda: f"the browser opened {browser_opened()}, viewers {viewers_started_by(gui)}: {problem()}")
+        wait_until(lambda: browser_opened() == [url, url] and viewers_started_by(gui) == {found["pid"]},
+                   lambda: f"the browser opened {browser_opened()}, viewers {viewers_started_by(gui)}: {problem()}",
+                   timeout=60)
         assert read_json(viewer_json)["pid"] == found["pid"]
         status = gui.python_status(python)
         assert status["warning"] == "" and status["live"]["viewer"] == url, status
@@ -752,6 +741,6 @@ def test_the_live_view_command_starts_the_viewer_and_opens_the_browser(new_gui, 
         stop_viewers(gui, viewer_json)
     # The plugin reaps what it started: the status shows no viewer, and no failure (SIGTERM ends the
     # viewer with status 0).
-    now = wait_until(lambda: (lambda s: s if s["live"]["viewer"] is None else None)(gui.python_status(python)), 30, problem)
+    now = wait_until(lambda: (lambda s: s if s["live"]["viewer"] is None else None)(gui.python_status(python)), problem, timeout=30)
     assert now["warning"] == "", now
     assert not viewer_json.exists()

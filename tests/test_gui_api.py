@@ -9,6 +9,8 @@ import pytest
 
 from oe_bootstrap.gui_api import GuiApiError, python_processors, running_gui, set_python_home_live
 
+from support import free_port
+
 NEW_HOME = "/home/zoë/miniforge3/envs/oe python plugin"
 PARAMETER_PATH = re.compile(r"^/api/processors/([0-9]+)/parameters/([A-Za-z0-9_.\-]+)$")
 
@@ -97,12 +99,6 @@ def gui():
     yield state
     server.shutdown()
     server.server_close()
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_running_gui_reports_the_mode(gui):

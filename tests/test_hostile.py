@@ -8,7 +8,6 @@ import runpy
 import signal
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from conftest import continuous_int16, recording, spike_channel_name

@@ -18,6 +18,7 @@ import pytest
 from conftest import SCRIPTS
 from oe_pyproc import live
 from oe_pyproc.host import host_command
+from support import wait_until
 
 DATA = Path(__file__).parent / "data"
 INPUT = "synthetic:channels=4,rate=30000,seconds=0.5,block=1000"  # 15 blocks
@@ -52,16 +53,6 @@ def finish(host: subprocess.Popen) -> dict:
     stdout, stderr = host.communicate(timeout=120)
     assert host.returncode == 0, stderr
     return json.loads(stdout)
-
-
-def wait_until(condition, what: str, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "timed out waiting for " + what
-        time.sleep(0.005)
 
 
 def running_instances(directory: Path, count: int, host: subprocess.Popen):

@@ -10,10 +10,8 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -23,6 +21,7 @@ import pytest
 from oe_pyproc import live
 from oe_pyproc.host import host_command
 from oe_pyproc.viewer import WINDOW_SECONDS, InstanceView
+from support import free_port, wait_until
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -67,22 +66,6 @@ def chromium():
 def live_env(tmp_path) -> dict:
     """The environment of the host and the viewer: rings and viewer.json in a folder of this test's own."""
     return {**os.environ, "OE_PYPROC_LIVE_DIR": str(tmp_path / "live")}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_until(condition, what: str, seconds: float = 60.0):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {seconds:g} s waiting for {what}")
 
 
 def answers(url: str) -> bool:

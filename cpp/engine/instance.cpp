@@ -50,15 +50,11 @@ py::object call(const py::handle& function, Args&&... args) {
 // OBJECT.NAME, or None where it has no such attribute, without raising and clearing an AttributeError
 // (hasattr() does, a microsecond each: per block, not per event). NAME: a literal, interned once.
 py::object optional_attribute(const py::object& object, const char* name) {
-    static std::mutex names_mutex;  // taken with the GIL held, by one thread at a time anyway
-    static std::vector<std::pair<const char*, PyObject*>> interned;
+    static std::vector<std::pair<const char*, PyObject*>> interned;  // the GIL, held here, guards it
     PyObject* key = nullptr;
-    {
-        std::lock_guard<std::mutex> lock(names_mutex);
-        for (const auto& [text, string] : interned)
-            if (text == name) key = string;
-        if (!key) interned.emplace_back(name, key = PyUnicode_InternFromString(name));  // kept: never finalized
-    }
+    for (const auto& [text, string] : interned)
+        if (text == name) key = string;
+    if (!key) interned.emplace_back(name, key = PyUnicode_InternFromString(name));  // kept: never finalized
     PyObject* found = nullptr;
 #if PY_VERSION_HEX >= 0x030D0000
     if (PyObject_GetOptionalAttr(object.ptr(), key, &found) < 0) throw py::error_already_set();

@@ -89,6 +89,20 @@ struct Layout {
     uint64_t file_bytes() const { return data_offset + capacity; }
 };
 
+// Whether a mapping of FILE_BYTES holds a ring a reader may trust: its magic, version, and every offset
+// and size exactly what a writer of this layout makes (a reader indexes with them). A torn or hostile
+// file is refused here, before any of its offsets is followed.
+inline bool usable_header(const uint8_t* base, uint64_t file_bytes) {
+    if (file_bytes < kHeaderBytes || std::memcmp(base, kMagic, sizeof kMagic) != 0) return false;
+    const Header& h = *reinterpret_cast<const Header*>(base);
+    const Layout layout(h.data_capacity);
+    return h.layout_version == kLayoutVersion && h.index_slots == kIndexSlots &&
+           h.index_offset == layout.index_offset && h.names_offset == layout.names_offset &&
+           h.data_offset == layout.data_offset && h.data_capacity >= 4 * kFrameHeaderBytes &&
+           h.data_capacity % 8 == 0 && layout.data_offset <= file_bytes &&
+           h.data_capacity <= file_bytes - layout.data_offset;
+}
+
 // A view of a mapped ring (the memory belongs to whoever mapped it).
 class Ring {
 public:

@@ -171,6 +171,21 @@ private:
         return code_point;
     }
 
+    // The byte length of the UTF-8 character at AT, or 0 when it is not one (overlong forms,
+    // surrogates and code points past U+10FFFF included).
+    size_t utf8_length(size_t at) const {
+        const auto byte = [&](size_t i) { return at + i < text_.size() ? static_cast<unsigned char>(text_[at + i]) : 0u; };
+        const unsigned lead = byte(0);
+        const size_t length = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC2 ? 2 : 0;
+        if (length == 0 || lead > 0xF4) return 0;
+        for (size_t i = 1; i < length; ++i)
+            if ((byte(i) & 0xC0) != 0x80) return 0;
+        if ((lead == 0xE0 && byte(1) < 0xA0) || (lead == 0xED && byte(1) > 0x9F) || (lead == 0xF0 && byte(1) < 0x90) ||
+            (lead == 0xF4 && byte(1) > 0x8F))
+            return 0;
+        return length;
+    }
+
     std::string parse_string() {
         ++pos_;  // opening quote
         std::string out;
@@ -179,6 +194,13 @@ private:
             const char c = text_[pos_++];
             if (c == '"') return out;
             if (static_cast<unsigned char>(c) < 0x20) fail("control character inside a string");
+            if (static_cast<unsigned char>(c) >= 0x80) {  // JSON text is UTF-8: a whole, valid character
+                const size_t length = utf8_length(pos_ - 1);
+                if (length == 0) --pos_, fail("invalid UTF-8 inside a string");
+                out.append(text_, pos_ - 1, length);
+                pos_ += length - 1;
+                continue;
+            }
             if (c != '\\') {
                 out += c;
                 continue;

@@ -219,6 +219,10 @@ NpyHeader read_npy_header(const std::filesystem::path& path) {
     file.read(reinterpret_cast<char*>(preamble + 8), static_cast<std::streamsize>(length_bytes));
     if (static_cast<size_t>(file.gcount()) != length_bytes) fail(path, "has a truncated .npy header");
     const size_t header_length = read_little_endian(preamble + 8, length_bytes);
+    std::error_code size_error;
+    const auto file_bytes = static_cast<size_t>(std::filesystem::file_size(path, size_error));
+    if (size_error || header_length > file_bytes - 8 - length_bytes)  // checked before it is allocated
+        fail(path, "has a truncated .npy header");
     std::string text(header_length, '\0');
     file.read(text.data(), static_cast<std::streamsize>(header_length));
     if (static_cast<size_t>(file.gcount()) != header_length) fail(path, "has a truncated .npy header");

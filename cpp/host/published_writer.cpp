@@ -54,7 +54,7 @@ PublishedWriter::PublishedWriter(const std::string& ring_path, fs::path folder) 
     std::string error;
     base_ = live::RingFile::map_existing(ring_path, &bytes_, &error);
     if (!base_) throw std::runtime_error("cannot read the published values: " + error);
-    if (bytes_ < live::kHeaderBytes || std::memcmp(base_, live::kMagic, sizeof live::kMagic) != 0) {
+    if (!live::usable_header(base_, bytes_)) {
         live::RingFile::unmap(base_, bytes_);
         base_ = nullptr;
         throw std::runtime_error("cannot read the published values: " + ring_path + " is not a live ring");

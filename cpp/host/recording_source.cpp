@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <optional>
@@ -72,6 +73,16 @@ std::string without_trailing_slashes(std::string folder) {
     return folder;
 }
 
+// A folder named in structure.oebin, checked to stay inside the recording: relative, no "..".
+std::string inner_folder(const std::string& key, std::string folder) {
+    folder = without_trailing_slashes(folder);
+    const fs::path path = fs::u8path(folder);
+    bool escapes = folder.empty() || path.is_absolute() || path.has_root_name() || path.has_root_directory();
+    for (const auto& part : path) escapes = escapes || part == "..";
+    if (escapes) throw std::runtime_error(key + " '" + folder + "' is not a folder inside the recording");
+    return folder;
+}
+
 // The processor id in a folder name like "File_Reader-100.example_data/TTL/".
 std::optional<int32_t> processor_id_of_folder(const std::string& folder_name) {
     const std::string processor = folder_name.substr(0, folder_name.find_first_of("./\\"));
@@ -119,7 +130,7 @@ void read_continuous_entry(const JsonValue& oebin, Layout& layout) {
     const JsonValue::Array& streams = oebin.array_at("continuous");
     if (streams.empty()) throw std::runtime_error("it lists no continuous stream");
     const JsonValue& stream = streams.front();
-    layout.continuous_folder = without_trailing_slashes(stream.string_at("folder_name"));
+    layout.continuous_folder = inner_folder("folder_name", stream.string_at("folder_name"));
     StreamInfo& info = layout.info;
     info.name = string_or(stream, "stream_name", layout.continuous_folder);
     info.sample_rate = stream.number_at("sample_rate");
@@ -134,13 +145,16 @@ void read_continuous_entry(const JsonValue& oebin, Layout& layout) {
     for (const JsonValue& channel : channels) {
         info.channel_names.push_back(channel.string_at("channel_name"));
         info.bit_volts.push_back(channel.number_at("bit_volts"));
+        if (!(info.bit_volts.back() > 0) || !std::isfinite(info.bit_volts.back()))
+            throw std::runtime_error("channel '" + info.channel_names.back() + "' has bit_volts " +
+                                     channel.at("bit_volts").dump() + ", not a positive number");
     }
 }
 
 void read_event_entries(const JsonValue& oebin, Layout& layout) {
     if (!oebin.find("events")) return;
     for (const JsonValue& entry : oebin.array_at("events")) {
-        const std::string folder = without_trailing_slashes(entry.string_at("folder_name"));
+        const std::string folder = inner_folder("folder_name", entry.string_at("folder_name"));
         const std::string last_part = folder.substr(folder.find_last_of("/\\") + 1);
         const bool is_ttl = last_part.rfind("TTL", 0) == 0;
         if (!is_ttl || string_or(entry, "stream_name", layout.info.name) != layout.info.name) continue;
@@ -154,7 +168,7 @@ void read_spike_entries(const JsonValue& oebin, Layout& layout) {
     for (const JsonValue& entry : oebin.array_at("spikes")) {
         if (string_or(entry, "stream_name", layout.info.name) != layout.info.name) continue;
         SpikeEntry spikes;
-        spikes.folder = without_trailing_slashes(entry.string_at("folder"));
+        spikes.folder = inner_folder("folder", entry.string_at("folder"));
         spikes.electrode = entry.string_at("name");
         spikes.source_node = int_or(entry, "source_processor_id", layout.info.source_node_id);
         // Like open-ephys-python-tools, scale every channel by the last source channel's bit_volts.
@@ -181,7 +195,10 @@ Layout read_layout(const fs::path& oebin_path) {
 std::vector<TtlEvent> load_ttl_events(const fs::path& events_dir, const EventEntry& entry) {
     const fs::path states_path = events_dir / entry.folder_name / "states.npy";
     const fs::path samples_path = events_dir / entry.folder_name / "sample_numbers.npy";
-    if (!fs::exists(states_path) || !fs::exists(samples_path)) return {};  // events are optional
+    if (!fs::exists(states_path) && !fs::exists(samples_path)) return {};  // a channel without events
+    if (!fs::exists(states_path) || !fs::exists(samples_path))
+        throw std::runtime_error(quoted(fs::exists(states_path) ? samples_path : states_path) +
+                                 " is missing, while the other file of its event channel is there");
     const auto states = load_npy_as<int16_t>(states_path);
     const auto sample_numbers = load_npy_as<int64_t>(samples_path);
     if (states.size() != sample_numbers.size())
@@ -321,6 +338,7 @@ private:
                                      std::to_string(layout_.info.num_channels()) +
                                      " int16 channels (does num_channels in structure.oebin match?)");
         layout_.info.num_samples = static_cast<int64_t>(bytes / bytes_per_row);
+        if (layout_.info.num_samples == 0) throw std::runtime_error(quoted(dat_path_) + " holds no samples");
         dat_.open(dat_path_, std::ios::binary);
         if (!dat_) throw std::runtime_error(quoted(dat_path_) + " cannot be opened");
     }
@@ -328,6 +346,10 @@ private:
     void read_first_sample_number() {
         const fs::path path = continuous_dir() / "sample_numbers.npy";
         if (!fs::exists(path)) return;  // then the recording starts at sample 0
+        const NpyHeader header = read_npy_header(path);
+        if (header.shape.size() != 1 || header.descr.size() < 2 || (header.descr[1] != 'i' && header.descr[1] != 'u'))
+            throw std::runtime_error(quoted(path) + " holds " + header.descr + " values of " +
+                                     std::to_string(header.shape.size()) + " dimensions, not one row of integers");
         const auto first = load_npy_as<int64_t>(path, nullptr, 1);
         if (!first.empty()) layout_.info.first_sample_number = first.front();
     }

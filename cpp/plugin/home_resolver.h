@@ -22,7 +22,4 @@ juce::File settingsFile(const juce::File& savedStateFolder);
 
 HomeChoice resolvePythonHome(const juce::String& savedParameter, const juce::File& savedStateFolder);
 
-// Folders where conda envs named `name` usually are, existing ones only.
-juce::Array<juce::File> condaEnvsNamed(const juce::String& name);
-
 }  // namespace pyproc::plugin

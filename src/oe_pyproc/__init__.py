@@ -1,3 +1,3 @@
 """oe-pyproc: the Python Processor for the Open Ephys GUI, and the tools around it."""
 
-__version__ = "0.1.0"
+from oe_bootstrap import __version__  # noqa: F401 (written once, in pyproject.toml)

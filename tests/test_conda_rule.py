@@ -1,0 +1,77 @@
+"""One rule for finding conda envs, in two languages: bootstrap/oe_bootstrap/conda.py (setup, doctor)
+and cpp/common/conda_envs.cpp (the GUI plugin) both run every case of tests/data/conda_env_cases.json,
+on real folders, and must give its expected envs in its order."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from oe_bootstrap.conda import Discovery, find_envs, read_envs_dirs
+
+HERE = Path(__file__).parent
+CASES = json.loads((HERE / "data" / "conda_env_cases.json").read_text())
+REPO = HERE.parent
+pytestmark = pytest.mark.skipif(platform.system() != "Linux", reason="the case table's paths are Linux paths")
+
+
+@pytest.fixture(scope="module")
+def cpp_rule(tmp_path_factory) -> Path:
+    compiler = shutil.which("c++") or shutil.which("g++")
+    if compiler is None:
+        pytest.skip("no C++ compiler (c++) to build the plugin's conda rule")
+    program = tmp_path_factory.mktemp("conda") / "find_envs_check"
+    subprocess.run([compiler, "-std=c++17", "-O1", "-I", str(REPO / "cpp" / "common"), "-o", str(program),
+                    str(REPO / "cpp" / "common" / "conda_envs.cpp"), str(HERE / "conda" / "find_envs_check.cpp")],
+                   check=True)
+    return program
+
+
+def build(case: dict, root: Path) -> dict:
+    """The case's folders under ROOT; returns its environment, {root} filled in."""
+    fill = lambda text: text.replace("{root}", str(root))  # noqa: E731
+    (root / "home").mkdir(parents=True)
+    for env in case.get("envs", []):
+        (root / env / "conda-meta").mkdir(parents=True, exist_ok=True)
+    for folder in case.get("dirs", []):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+    for name, text in case.get("files", {}).items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(fill(text))
+    for name in case.get("executables", []):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text("#!/bin/sh\n")
+        (root / name).chmod(0o755)
+    environ = {"PATH": str(root / "no-such-folder")}
+    environ.update({key: fill(value) for key, value in case.get("environ", {}).items()})
+    return environ
+
+
+def expected(case: dict, root: Path) -> list:
+    return [[name, prefix.replace("{root}", str(root)), source.replace("{root}", str(root))]
+            for name, prefix, source in case["expected"]]
+
+
+@pytest.mark.parametrize("case", CASES["search_cases"], ids=[case["name"] for case in CASES["search_cases"]])
+def test_both_languages_find_the_same_envs(cpp_rule, tmp_path, case):
+    root = tmp_path / "machine"
+    environ = build(case, root)
+    python = [[env.name, os.path.normpath(env.prefix), env.source]
+              for env in find_envs(Discovery("Linux", environ, str(root / "home")))]
+    shown = subprocess.run([str(cpp_rule)], env=dict(environ, HOME=str(root / "home")), capture_output=True,
+                           text=True, check=True)
+    cpp = [[name, os.path.normpath(prefix), source] for name, prefix, source in json.loads(shown.stdout)]
+    assert python == expected(case, root)
+    assert cpp == expected(case, root)
+
+
+@pytest.mark.parametrize("case", CASES["condarc_cases"], ids=[repr(case["text"][:30]) for case in CASES["condarc_cases"]])
+def test_both_languages_read_envs_dirs_alike(cpp_rule, case):
+    shown = subprocess.run([str(cpp_rule), "--condarc"], input=case["text"], capture_output=True, text=True, check=True)
+    assert read_envs_dirs(case["text"]) == case["expected"]
+    assert json.loads(shown.stdout) == case["expected"]

@@ -1,9 +1,14 @@
-"""Helpers the tests share: polling for a condition, and a free local port."""
+"""Helpers the tests share: polling for a condition, a free local port, and small programs built for a test."""
 from __future__ import annotations
 
+import shutil
 import socket
+import subprocess
 import time
-from typing import Callable, Union
+from pathlib import Path
+from typing import Callable, Sequence, Union
+
+import pytest
 
 
 def wait_until(condition: Callable, what: Union[str, Callable[[], str]], timeout: float = 60.0,
@@ -25,3 +30,17 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def build_helper(output: Path, sources: Sequence[Path], what: str, includes: Sequence[Path] = (), language: str = "c++",
+                 flags: Sequence[str] = ()) -> Path:
+    """OUTPUT compiled from SOURCES with the machine's compiler (`c++` or `cc`); the test skips, naming
+    WHAT it needed the helper for, where there is none."""
+    names = ("c++", "g++") if language == "c++" else ("cc", "gcc")
+    compiler = next((found for found in map(shutil.which, names) if found), None)
+    if compiler is None:
+        pytest.skip(f"no {language} compiler ({names[0]}) to build {what}")
+    standard = ["-std=c++17"] if language == "c++" else []
+    subprocess.run([compiler, *standard, "-O2", *flags, *[f"-I{folder}" for folder in includes], "-o", str(output),
+                    *map(str, sources)], check=True)
+    return output

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import numpy as np
 import pytest
 
 from oe_pyproc.host import host_command
+from support import build_helper
 
 HERE = Path(__file__).parent
 COUNTER_SOURCE = HERE / "alloc_counter" / "alloc_counter.c"
@@ -31,12 +31,8 @@ def glibc() -> bool:
 def alloc_counter(tmp_path_factory) -> Path:
     if not glibc():
         pytest.skip("the allocation counter interposes glibc's malloc (Linux with glibc only)")
-    compiler = shutil.which("cc") or shutil.which("gcc")
-    if compiler is None:
-        pytest.skip("no C compiler (cc) to build the allocation counter")
-    library = tmp_path_factory.mktemp("alloc") / "alloc_counter.so"
-    subprocess.run([compiler, "-O2", "-shared", "-fPIC", "-o", str(library), str(COUNTER_SOURCE), "-ldl"], check=True)
-    return library
+    return build_helper(tmp_path_factory.mktemp("alloc") / "alloc_counter.so", [COUNTER_SOURCE], "the allocation counter",
+                        language="c", flags=["-shared", "-fPIC", "-ldl"])
 
 
 def count_allocations(library: Path, python_home: Path, tmp_path: Path, script: Path, buffers: int = BUFFERS) -> dict:
@@ -78,13 +74,8 @@ def test_the_counter_sees_what_a_module_allocates(alloc_counter, python_home, tm
 
 @pytest.fixture(scope="module")
 def latency_check(tmp_path_factory) -> Path:
-    compiler = shutil.which("c++") or shutil.which("g++")
-    if compiler is None:
-        pytest.skip("no C++ compiler (c++) to build the latency statistics check")
-    program = tmp_path_factory.mktemp("latency") / "latency_check"
-    subprocess.run([compiler, "-std=c++17", "-O2", "-I", str(HERE.parent / "cpp" / "engine"), "-o", str(program),
-                    str(HERE / "latency" / "latency_check.cpp")], check=True)
-    return program
+    return build_helper(tmp_path_factory.mktemp("latency") / "latency_check", [HERE / "latency" / "latency_check.cpp"],
+                        "the latency statistics check", includes=[HERE.parent / "cpp" / "engine"])
 
 
 def latency_summary(program: Path, values, budget: float = 0) -> dict:

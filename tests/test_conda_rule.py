@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 import os
 import platform
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from oe_bootstrap.conda import Discovery, find_envs, read_envs_dirs
+from support import build_helper
 
 HERE = Path(__file__).parent
 CASES = json.loads((HERE / "data" / "conda_env_cases.json").read_text())
@@ -22,14 +22,9 @@ pytestmark = pytest.mark.skipif(platform.system() != "Linux", reason="the case t
 
 @pytest.fixture(scope="module")
 def cpp_rule(tmp_path_factory) -> Path:
-    compiler = shutil.which("c++") or shutil.which("g++")
-    if compiler is None:
-        pytest.skip("no C++ compiler (c++) to build the plugin's conda rule")
-    program = tmp_path_factory.mktemp("conda") / "find_envs_check"
-    subprocess.run([compiler, "-std=c++17", "-O1", "-I", str(REPO / "cpp" / "common"), "-o", str(program),
-                    str(REPO / "cpp" / "common" / "conda_envs.cpp"), str(HERE / "conda" / "find_envs_check.cpp")],
-                   check=True)
-    return program
+    return build_helper(tmp_path_factory.mktemp("conda") / "find_envs_check",
+                        [REPO / "cpp" / "common" / "conda_envs.cpp", HERE / "conda" / "find_envs_check.cpp"],
+                        "the plugin's conda rule", includes=[REPO / "cpp" / "common"])
 
 
 def build(case: dict, root: Path) -> dict:

@@ -18,7 +18,7 @@ import pytest
 from conftest import SCRIPTS
 from oe_pyproc import live
 from oe_pyproc.host import host_command
-from support import wait_until
+from support import build_helper, wait_until
 
 DATA = Path(__file__).parent / "data"
 INPUT = "synthetic:channels=4,rate=30000,seconds=0.5,block=1000"  # 15 blocks
@@ -204,6 +204,24 @@ def test_the_stand_in_records_what_is_published():
 def test_the_live_dir_rule(case):
     found = live.live_dir(case["platform"], case["environ"], case["uid"], case["dev_shm"])
     assert str(found) == case["expected"]
+
+
+@pytest.fixture(scope="module")
+def engine_live_dir_rule(tmp_path_factory) -> Path:
+    engine = Path(__file__).resolve().parents[1] / "cpp" / "engine"
+    return build_helper(tmp_path_factory.mktemp("live") / "live_dir_check",
+                        [engine / "live_ring.cpp", Path(__file__).parent / "live" / "live_dir_check.cpp"],
+                        "the engine's live folder rule", includes=[engine])
+
+
+@pytest.mark.parametrize("case", json.loads((DATA / "live_dir_cases.json").read_text()),
+                         ids=lambda case: f"{case['platform']}-{'-'.join(case['environ']) or 'default'}")
+def test_the_engine_follows_the_same_live_dir_rule(engine_live_dir_rule, case):
+    """Every row of the shared table through the engine's own rule, each platform's branch included."""
+    shown = subprocess.run([str(engine_live_dir_rule), case["platform"], str(case["uid"]), "1" if case["dev_shm"] else "0",
+                            *[f"{name}={value}" for name, value in case["environ"].items()]],
+                           capture_output=True, text=True, check=True)
+    assert shown.stdout.rstrip("\n") == case["expected"]
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the engine's default live dir is checked on Linux")

@@ -1,6 +1,8 @@
 // Ring files: where they live, creating, mapping and removing them (never on the audio thread).
 #include "live_ring.h"
 
+#include <functional>
+
 #include <cerrno>
 #include <cstdlib>
 
@@ -30,21 +32,34 @@ uint64_t process_id() { return static_cast<uint64_t>(getpid()); }
 
 }  // namespace
 
-std::string live_dir() {
-    if (!environment("OE_PYPROC_LIVE_DIR").empty()) return environment("OE_PYPROC_LIVE_DIR");
-#if defined(_WIN32)
-    std::string temp = environment("TEMP");
-    if (temp.empty()) temp = environment("TMP");
-    return (temp.empty() ? std::string("C:\\Windows\\Temp") : temp) + "\\oe-pyproc-live";
-#else
-    const std::string user = std::to_string(getuid());
-#if defined(__linux__)
-    struct stat info {};
-    if (stat("/dev/shm", &info) == 0 && S_ISDIR(info.st_mode)) return "/dev/shm/oe-pyproc-live-" + user;
-#endif
-    std::string temp = environment("TMPDIR");
+std::string live_dir_rule(const std::string& platform, const std::function<std::string(const char*)>& variable,
+                          uint64_t uid, bool dev_shm) {
+    if (!variable("OE_PYPROC_LIVE_DIR").empty()) return variable("OE_PYPROC_LIVE_DIR");
+    if (platform == "win32") {
+        std::string temp = variable("TEMP");
+        if (temp.empty()) temp = variable("TMP");
+        return (temp.empty() ? std::string("C:\\Windows\\Temp") : temp) + "\\oe-pyproc-live";
+    }
+    const std::string user = std::to_string(uid);
+    if (platform.rfind("linux", 0) == 0 && dev_shm) return "/dev/shm/oe-pyproc-live-" + user;
+    std::string temp = variable("TMPDIR");
     while (!temp.empty() && temp.back() == '/') temp.pop_back();
     return (temp.empty() ? std::string("/tmp") : temp) + "/oe-pyproc-live-" + user;
+}
+
+std::string live_dir() {
+#if defined(_WIN32)
+    return live_dir_rule("win32", environment, 0, false);
+#else
+#if defined(__linux__)
+    struct stat info {};
+    const bool dev_shm = stat("/dev/shm", &info) == 0 && S_ISDIR(info.st_mode);
+    const char* platform = "linux";
+#else
+    const bool dev_shm = false;
+    const char* platform = "darwin";
+#endif
+    return live_dir_rule(platform, environment, getuid(), dev_shm);
 #endif
 }
 

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -279,8 +280,12 @@ private:
     uint64_t lost_ = 0;
 };
 
-// The folder of the ring files: docs/live.md's rule (tests/data/live_dir_cases.json).
+// The folder of the ring files: docs/live.md's rule, for this process.
 std::string live_dir();
+// The rule itself, for any PLATFORM (sys.platform's "linux", "darwin", "win32"), environment, user id and
+// /dev/shm: oe_pyproc.live.live_dir is the same rule, and both run tests/data/live_dir_cases.json.
+std::string live_dir_rule(const std::string& platform, const std::function<std::string(const char*)>& variable,
+                          uint64_t uid, bool dev_shm);
 
 // A ring file of this process, created and mapped (all of it touched, so writing never faults to
 // the kernel for a page) and removed when destroyed. Empty (ring().valid() false, error() says

@@ -24,6 +24,7 @@
 #include <unistd.h>
 #endif
 
+#include "engine_text.h"
 #include "json.h"
 #include "latency.h"
 #include "loader.h"
@@ -141,17 +142,8 @@ Options parse(int argc, char** argv) {
     return options;
 }
 
-// The engine's text; asked again while it grew between the call that measured it and the one that copies
-// it (a status gains names and digits while the module runs).
-std::string text_of(size_t (*getter)(const pyproc_instance*, char*, size_t), const pyproc_instance* instance) {
-    std::string text;
-    for (size_t length = getter(instance, nullptr, 0);;) {
-        text.assign(length + 1, '\0');
-        const size_t copied = getter(instance, text.data(), text.size());
-        if (copied <= length) return text.substr(0, copied);
-        length = copied;
-    }
-}
+using common::engine_text;
+
 
 // pyproc_alloc_window(on) of a preloaded allocation counter (tests/alloc_counter), else null.
 using AllocationWindow = void (*)(int);
@@ -289,7 +281,7 @@ private:
     // Reads NODE's live ring (the path live_status gives); with --output, into
     // <output>/published/<node id>_<script stem>/.
     std::unique_ptr<PublishedWriter> published_writer(const Node& node, const fs::path& output) const {
-        const JsonValue status = parse_json(text_of(api_.live_status, node.instance), "the engine's live status");
+        const JsonValue status = parse_json(engine_text(api_.live_status, node.instance), "the engine's live status");
         const JsonValue* path = status.find("path");
         fs::path folder;
         if (!output.empty())
@@ -535,11 +527,11 @@ std::string summary_json(const loader::LoadedEngine& engine, const Chain& chain,
         pyproc_latency latency{};
         api.latency(node.instance, &latency);
         const pyproc_state state = api.state(node.instance);
-        const std::string error = text_of(api.error_text, node.instance);
+        const std::string error = engine_text(api.error_text, node.instance);
         out << (first ? "" : ", ") << "{\"script\": " << json_escape(node.script) << ", \"node_id\": " << node.node_id
             << ", \"state\": \"" << (state == PYPROC_READY ? "ready" : state == PYPROC_ERRORED ? "errored" : "no_module")
             << "\", \"error\": " << (error.empty() ? "null" : json_escape(error))
-            << ", \"warnings\": " << json_escape(text_of(api.warning_text, node.instance))
+            << ", \"warnings\": " << json_escape(engine_text(api.warning_text, node.instance))
             << ", \"calls\": " << latency.calls << ", \"overruns\": " << latency.overruns
             << ", \"latency_us\": " << latency_json(latency) << ", \"events_out\": " << node.events_out
             << ", \"spikes_out\": " << node.spikes_out << ", \"parameters\": " << parameter_values(chain, node)
@@ -580,9 +572,9 @@ void print_summary(const loader::LoadedEngine& engine, const Chain& chain, const
                 std::cout << " in " << node.published->written_folder().u8string();
             std::cout << "\n";
         }
-        const std::string warnings = text_of(api.warning_text, node.instance);
+        const std::string warnings = engine_text(api.warning_text, node.instance);
         if (!warnings.empty()) std::cout << "  warning: " << warnings << "\n";
-        if (state == PYPROC_ERRORED) std::cout << text_of(api.error_text, node.instance) << "\n";
+        if (state == PYPROC_ERRORED) std::cout << engine_text(api.error_text, node.instance) << "\n";
     }
     if (!output.empty()) std::cout << "recording written to " << output << "\n";
 }
@@ -638,7 +630,7 @@ int run_host(const Options& options) {
     for (const auto& node : chain.nodes()) {
         if (engine.api->state(node.instance) == PYPROC_ERRORED) {
             std::cerr << "pyproc-host: node " << node.node_id << " errored: "
-                      << first_error_line(text_of(engine.api->error_text, node.instance)) << "\n";
+                      << first_error_line(engine_text(engine.api->error_text, node.instance)) << "\n";
             return kExitModuleErrored;
         }
     }

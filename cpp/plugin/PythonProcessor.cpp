@@ -1,5 +1,6 @@
 #include "PythonProcessor.h"
 
+#include <engine_text.h>
 #include <loader.h>
 
 #include <cstring>
@@ -16,15 +17,10 @@ const char* const scriptParameter = "script_path";
 // The published plugin's name for the selected stream, so its chains load.
 const char* const streamParameter = "current_stream";
 
-// The engine's text; asked again while it grew between the call that measured it and the one that copies
-// it (the live status gains names and digits while the module runs).
+// The engine's text (cpp/common/engine_text.h), as a JUCE string.
 String engineText(size_t (*read)(const pyproc_instance*, char*, size_t), const pyproc_instance* instance) {
-    for (size_t length = read(instance, nullptr, 0);;) {
-        std::string text(length + 1, '\0');
-        const size_t copied = read(instance, text.data(), text.size());
-        if (copied <= length) return String::fromUTF8(text.data(), static_cast<int>(copied));
-        length = copied;
-    }
+    const std::string text = pyproc::common::engine_text(read, instance);
+    return String::fromUTF8(text.data(), static_cast<int>(text.size()));
 }
 
 String sameFolderKey(const String& path) {

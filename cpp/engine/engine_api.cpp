@@ -189,8 +189,8 @@ int set_parameter(pyproc_instance* handle, const char* name, const char* value, 
     return refusal.empty() ? 0 : -1;
 }
 
-void describe(pyproc_instance* handle, const char* host_fields_json) {
-    if (host_fields_json) with_instance(handle, [&](Instance& instance) { instance.describe(host_fields_json); });
+void set_host_fields(pyproc_instance* handle, const char* host_fields_json) {
+    if (host_fields_json) with_instance(handle, [&](Instance& instance) { instance.set_host_fields(host_fields_json); });
 }
 
 size_t live_status(const pyproc_instance* handle, char* out, size_t len) {
@@ -222,7 +222,7 @@ const pyproc_engine_api api_table = {
     latency,
     parameters,
     set_parameter,
-    describe,
+    set_host_fields,
     live_status,
 };
 

@@ -147,11 +147,11 @@ typedef struct {
      * old value kept. Applied before the next process(), then parameter_changed(name, value). */
     int (*set_parameter)(pyproc_instance* instance, const char* name, const char* value, char* err, size_t err_len);
 
-    /* Live values (docs/live.md). describe: the host's fields for the instance's ring meta, a JSON
+    /* Live values (docs/live.md). set_host_fields: the host's fields for the instance's ring meta, a JSON
      * object such as {"program": "pyproc-host", "node_id": 105}. live_status: {"path": the ring file
      * ("" without one), "error": why there is none, "names": [{"name", "kind", "count"}]}; returns the
      * full length. */
-    void (*describe)(pyproc_instance* instance, const char* host_fields_json);
+    void (*set_host_fields)(pyproc_instance* instance, const char* host_fields_json);
     size_t (*live_status)(const pyproc_instance* instance, char* out, size_t len);
 } pyproc_engine_api;
 

@@ -137,7 +137,7 @@ void Instance::retire() {
 
 Instance::~Instance() { retire(); }
 
-std::shared_ptr<Instance> Instance::live(const ProcessorHandle& handle) {
+std::shared_ptr<Instance> Instance::of_handle(const ProcessorHandle& handle) {
     std::shared_ptr<Instance> instance = handle.instance.lock();
     if (!instance || instance->retired_)
         throw std::runtime_error("this processor was removed from the signal chain (or its run ended); its "
@@ -589,9 +589,9 @@ void Instance::write_meta(const py::dict& host_fields) {
     ring_file_->ring().set_meta(py::module_::import("json").attr("dumps")(meta).cast<std::string>());
 }
 
-void Instance::describe(const std::string& host_fields_json) {
+void Instance::set_host_fields(const std::string& host_fields_json) {
     py::object fields = py::module_::import("json").attr("loads")(host_fields_json);
-    if (!py::isinstance<py::dict>(fields)) throw std::invalid_argument("describe() takes a JSON object");
+    if (!py::isinstance<py::dict>(fields)) throw std::invalid_argument("set_host_fields() takes a JSON object");
     write_meta(fields);
 }
 
@@ -603,7 +603,7 @@ uint32_t Instance::name_index(const PublishedName& name, uint8_t kind) {
     return static_cast<uint32_t>(index);
 }
 
-bool Instance::missing_ring() {
+bool Instance::warn_if_no_ring() {
     if (ring_file_->ring().valid()) return false;
     if (!warned_no_ring_) warn_once(warned_no_ring_, "publish(): " + ring_file_->error() + "; nothing is published");
     return true;
@@ -611,7 +611,7 @@ bool Instance::missing_ring() {
 
 void Instance::write_frame(const PublishedName& name, uint8_t kind, uint8_t dtype, const FrameShape& shape,
                            const void* values, size_t value_bytes, const void* x, size_t x_bytes) {
-    if (missing_ring()) return;
+    if (warn_if_no_ring()) return;
     live::Ring& ring = ring_file_->ring();
     if (!ring.fits(value_bytes + x_bytes))  // before the name is registered, and before anything is written
         raise(runtime().attr("too_large_error")(name.object, value_bytes + x_bytes, ring.max_frame_bytes()));

@@ -42,7 +42,7 @@ public:
     // inside finish on memory that stays valid until they return.
     void retire();
     // The instance a handle's call may use: it, while the handle's load is the current one; else raises.
-    static std::shared_ptr<Instance> live(const ProcessorHandle& handle);
+    static std::shared_ptr<Instance> of_handle(const ProcessorHandle& handle);
     Instance(const Instance&) = delete;
     Instance& operator=(const Instance&) = delete;
 
@@ -79,7 +79,7 @@ public:
     // processor.publish(name, value, x=None): into the live ring (docs/live.md); raises on bad input.
     void publish(const py::object& name, const py::object& value, const py::object& x);
     // The host's description of the instance (program, node_id...), merged into the ring's meta.
-    void describe(const std::string& host_fields_json);
+    void set_host_fields(const std::string& host_fields_json);
     // The ring's path, its error if it could not be made, and each published name with its count, as
     // JSON; reads only the ring's atomics, so it may run beside process().
     std::string live_status() const;
@@ -144,7 +144,7 @@ private:
     void write_frame(const PublishedName& name, uint8_t kind, uint8_t dtype, const FrameShape& shape,
                      const void* values, size_t value_bytes, const void* x, size_t x_bytes);
     uint32_t name_index(const PublishedName& name, uint8_t kind);
-    bool missing_ring();  // true (and a warning, once) when the ring could not be made
+    bool warn_if_no_ring();  // true (and a warning, once) when the ring could not be made
     void read_fresh_data();
     void load_parameters();
     void apply_parameter_changes();

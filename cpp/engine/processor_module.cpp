@@ -11,8 +11,8 @@ using pyproc::engine::ProcessorHandle;
 
 namespace {
 
-// The handle's instance, held for the whole call (Instance::live raises when it is gone or reloaded).
-std::shared_ptr<Instance> live(const ProcessorHandle& handle) { return Instance::live(handle); }
+// The handle's instance, held for the whole call (Instance::of_handle raises when it is gone or reloaded).
+std::shared_ptr<Instance> instance_of(const ProcessorHandle& handle) { return Instance::of_handle(handle); }
 
 }  // namespace
 
@@ -22,7 +22,7 @@ PYBIND11_EMBEDDED_MODULE(oe_pyprocessor, m) {
         .def(
             "add_python_event",
             [](const ProcessorHandle& self, py::object line, py::object state, py::object sample_offset) {
-                live(self)->add_python_event(line, state, sample_offset);
+                instance_of(self)->add_python_event(line, state, sample_offset);
             },
             py::arg("line"), py::arg("state"), py::arg("sample_offset") = 0,
             "Sends a TTL event on `line` (0-255) with `state` (True = on) at `sample_offset` "
@@ -30,7 +30,7 @@ PYBIND11_EMBEDDED_MODULE(oe_pyprocessor, m) {
         .def(
             "add_python_spike",
             [](const ProcessorHandle& self, py::object sample_number, py::object waveform, py::object sorted_id,
-               py::object electrode) { live(self)->add_python_spike(sample_number, waveform, sorted_id, electrode); },
+               py::object electrode) { instance_of(self)->add_python_spike(sample_number, waveform, sorted_id, electrode); },
             py::arg("sample_number"), py::arg("waveform"), py::arg("sorted_id") = 0,
             py::arg("electrode") = "Python Spikes",
             "Sends a spike at `sample_number` with `waveform` (channels x samples, microvolts) and an "
@@ -38,16 +38,16 @@ PYBIND11_EMBEDDED_MODULE(oe_pyprocessor, m) {
         .def(
             "publish",
             [](const ProcessorHandle& self, py::object name, py::object value, py::object x) {
-                live(self)->publish(name, value, x);
+                instance_of(self)->publish(name, value, x);
             },
             py::arg("name"), py::arg("value"), py::arg("x") = py::none(),
             "Publishes `value` under `name` for the live viewer, stamped with the current buffer's first "
             "sample number: a number (a strip chart), a 1-D array (a curve, with optional `x`), a 2-D array "
             "(an image) or an (H, W, 3|4) uint8 picture.")
-        .def_property_readonly("num_channels", [](const ProcessorHandle& self) { return live(self)->num_channels(); })
-        .def_property_readonly("sample_rate", [](const ProcessorHandle& self) { return live(self)->sample_rate(); })
+        .def_property_readonly("num_channels", [](const ProcessorHandle& self) { return instance_of(self)->num_channels(); })
+        .def_property_readonly("sample_rate", [](const ProcessorHandle& self) { return instance_of(self)->sample_rate(); })
         .def_property_readonly(
-            "params", [](const ProcessorHandle& self) { return live(self)->params(); },
+            "params", [](const ProcessorHandle& self) { return instance_of(self)->params(); },
             "The module's parameters' current values: params.threshold or params['threshold'].");
     // The parameter types a PyProcessor declares in its `parameters` list (engine_runtime's classes).
     for (const char* name : {"Float", "Int", "Bool", "Choice", "String", "Channel", "Parameter", "ParameterError", "Parameters"})

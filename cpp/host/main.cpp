@@ -183,7 +183,7 @@ public:
                 node.node_id = kFirstInstanceNode + static_cast<int32_t>(nodes_.size());
                 node.instance = api_.create(node.script.c_str(), stream.num_channels(), stream.sample_rate,
                                             initial_values(options).c_str());
-                api_.describe(node.instance, ("{\"program\": \"pyproc-host\", \"node_id\": " +
+                api_.set_host_fields(node.instance, ("{\"program\": \"pyproc-host\", \"node_id\": " +
                                               std::to_string(node.node_id) + "}").c_str());
                 node.published = published_writer(node, options.output);
                 const JsonValue reply = parameters(node);

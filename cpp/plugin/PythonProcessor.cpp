@@ -175,7 +175,7 @@ void PythonProcessor::rebuildInstance() {
     destroyInstance();
     std::lock_guard<std::mutex> lock(engineMutex);
     instance = api->create(script.toRawUTF8(), channels, sampleRate, initialValuesJson().toRawUTF8());
-    api->describe(instance, describeJson().toRawUTF8());  // who we are, in the instance's live ring
+    api->set_host_fields(instance, hostFieldsJson().toRawUTF8());  // who we are, in the instance's live ring
     builtStreamId = streamId;
     builtChannels = channels;
     builtSampleRate = sampleRate;
@@ -186,7 +186,7 @@ void PythonProcessor::rebuildInstance() {
 }
 
 // The host's fields of the live ring's meta (docs/live.md): how a viewer names this instance.
-String PythonProcessor::describeJson() {
+String PythonProcessor::hostFieldsJson() {
     auto* fields = new DynamicObject();
     fields->setProperty("program", "Open Ephys GUI");
     fields->setProperty("node_id", getNodeId());

@@ -93,7 +93,7 @@ private:
     void deliverRecordingCalls(bool mayWait);
     String statusJson() const;
     uint16 selectedStreamId() const;
-    String describeJson();
+    String hostFieldsJson();
     var liveStatus();
     void reapViewerLaunches();
     String viewerUnavailableReason() const;

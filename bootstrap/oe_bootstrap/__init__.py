@@ -21,9 +21,12 @@ def _version() -> str:
             return packaged.decode("ascii").strip()
     except OSError:
         pass
-    from importlib.metadata import version
+    from importlib.metadata import PackageNotFoundError, version
 
-    return version("oe-python-processor")
+    try:
+        return version("oe-python-processor")
+    except PackageNotFoundError:  # a copied package folder: it still runs, and says it does not know
+        return "0+unknown"
 
 
 def _is_ours(pyproject: str) -> bool:

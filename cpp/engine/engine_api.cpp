@@ -12,7 +12,7 @@
 using namespace pyproc::engine;
 
 struct pyproc_instance {
-    // Shared with the module's threads for the length of each of their calls (Instance::live).
+    // Shared with the module's threads for the length of each of their calls (Instance::of_handle).
     std::shared_ptr<Instance> instance;
     // An error outside Python (engine not started...), kept for error_text; read by state() and
     // error_text(), which may run beside process() on another thread.

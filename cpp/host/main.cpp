@@ -144,7 +144,6 @@ Options parse(int argc, char** argv) {
 
 using common::engine_text;
 
-
 // pyproc_alloc_window(on) of a preloaded allocation counter (tests/alloc_counter), else null.
 using AllocationWindow = void (*)(int);
 AllocationWindow find_allocation_window() {
@@ -413,7 +412,7 @@ private:
     std::vector<pyproc_spike> spike_inputs_;
     engine::LatencyStats copy_cost_;
     // Set when a test preloads an allocation counter (tests/alloc_counter): run_block is its window.
-    void (*allocation_window_)(int) = find_allocation_window();
+    AllocationWindow allocation_window_ = find_allocation_window();
     std::ofstream latency_log_;
 };
 

@@ -202,6 +202,30 @@ size_t live_status(const pyproc_instance* handle, char* out, size_t len) {
     }
 }
 
+void set_limits(pyproc_instance*, double, double) {}  // in-process: the module runs on the caller's thread
+
+int become_worker(const char* fault_report_path, char* err, size_t err_len) {
+    try {
+        if (!interpreter_started()) return copy_text("the engine was not started", err, err_len), -1;
+        GilEntry gil;
+        hand_out_fresh_arrays();
+        py::dict scope;
+        scope["path"] = fault_report_path ? fault_report_path : "";
+        // The file stays open for the process's life: faulthandler writes into it from a signal handler.
+        py::exec(R"(
+import faulthandler, signal, sys
+sys._pyproc_fault_report = open(path, "a")
+faulthandler.enable(file=sys._pyproc_fault_report, all_threads=True)
+if hasattr(signal, "SIGUSR1"):
+    faulthandler.register(signal.SIGUSR1, file=sys._pyproc_fault_report, all_threads=True, chain=False)
+)", scope);
+        return 0;
+    } catch (const std::exception& error) {
+        copy_text(error.what(), err, err_len);
+        return -1;
+    }
+}
+
 const pyproc_engine_api api_table = {
     PYPROC_ENGINE_ABI_VERSION,
     start,
@@ -224,6 +248,8 @@ const pyproc_engine_api api_table = {
     set_parameter,
     set_host_fields,
     live_status,
+    set_limits,
+    become_worker,
 };
 
 }  // namespace

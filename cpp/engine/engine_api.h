@@ -18,7 +18,7 @@
 extern "C" {
 #endif
 
-#define PYPROC_ENGINE_ABI_VERSION 4u
+#define PYPROC_ENGINE_ABI_VERSION 5u
 #define PYPROC_ENGINE_ENTRY "pyproc_engine_entry"
 
 #if defined(_WIN32)
@@ -32,7 +32,11 @@ typedef struct pyproc_instance pyproc_instance;
 typedef enum {
     PYPROC_NO_MODULE = 0, /* created without a script */
     PYPROC_READY = 1,     /* module loaded, PyProcessor constructed */
-    PYPROC_ERRORED = 2    /* a Python error: data passes through, error_text says why */
+    PYPROC_ERRORED = 2,   /* a Python error: data passes through, error_text says why */
+    /* Only an isolated instance (cpp/isolation) is in these; error_text says why, with the Python stack. */
+    PYPROC_LOADING = 3,   /* its worker process is starting, or the module's __init__ is running */
+    PYPROC_CRASHED = 4,   /* its worker process died (a signal, an exit, the OOM killer) or was stopped */
+    PYPROC_STUCK = 5      /* a call into the module has not returned for longer than the stuck limit */
 } pyproc_state;
 
 typedef struct {
@@ -91,6 +95,7 @@ typedef struct {
 typedef struct {
     uint64_t calls;
     uint64_t overruns; /* calls slower than the buffer's real-time duration */
+    uint64_t late;     /* isolated: buffers that passed through untouched, the module being late or gone */
     double p50_us;
     double p99_us;
     double max_us;
@@ -153,6 +158,15 @@ typedef struct {
      * full length. */
     void (*set_host_fields)(pyproc_instance* instance, const char* host_fields_json);
     size_t (*live_status)(const pyproc_instance* instance, char* out, size_t len);
+
+    /* Isolation (docs/isolation.md). set_limits: how long run_block waits for an isolated module
+     * (deadline_us, 0: half the buffer's duration) and after how long a call that has not returned
+     * makes the instance PYPROC_STUCK; an in-process instance runs on the caller's thread and
+     * ignores both. become_worker: called once by pyproc-worker before any create: every buffer is
+     * handed to process() as a fresh array (the published plugin's `data`), and Python's stacks
+     * go to fault_report_path on a fatal signal (and, on POSIX, on SIGUSR1). 0, or -1 and err. */
+    void (*set_limits)(pyproc_instance* instance, double deadline_us, double stuck_after_s);
+    int (*become_worker)(const char* fault_report_path, char* err, size_t err_len);
 } pyproc_engine_api;
 
 typedef const pyproc_engine_api* (*pyproc_engine_entry_fn)(void);

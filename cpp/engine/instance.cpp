@@ -12,6 +12,8 @@ namespace pyproc::engine {
 
 namespace {
 
+bool fresh_arrays_everywhere = false;  // set once, before any instance exists
+
 std::atomic<int> next_instance_id{1};
 
 // The base object of numpy's view on the caller's memory: it owns nothing,
@@ -63,6 +65,12 @@ py::object optional_attribute(const py::object& object, const char* name) {
 #endif
     return found ? py::reinterpret_steal<py::object>(found) : py::none();
 }
+
+}  // namespace
+
+void hand_out_fresh_arrays() { fresh_arrays_everywhere = true; }
+
+namespace {
 
 bool evenly_spaced(float* const* channels, int32_t num_channels, int32_t num_samples, ptrdiff_t* stride) {
     *stride = num_channels > 1 ? channels[1] - channels[0] : num_samples;
@@ -151,6 +159,7 @@ std::shared_ptr<Instance> Instance::of_handle(const ProcessorHandle& handle) {
 void Instance::release_python_objects() {
     process_fn_ = py::object();
     view_ = py::object();
+    spare_ = py::object();
     if (!parameter_set_.is_none()) {  // a reload keeps the values of parameters that still exist
         apply_parameter_changes_without_callbacks();
         given_values_ = parameter_set_.attr("values")();
@@ -321,15 +330,30 @@ bool Instance::unchanged_view(float* data, ptrdiff_t stride, int32_t num_channel
            (array->flags & py::detail::npy_api::NPY_ARRAY_WRITEABLE_) != 0;
 }
 
+// The last copy can be filled again when nothing could tell it from a new array: only the engine
+// holds it, and it is still a float32 C-contiguous array of its own, of this shape, writable. A
+// megabyte's fresh allocation costs page faults on every buffer.
+bool Instance::spare_fits(int32_t num_channels, int32_t num_samples) const {
+    if (!spare_ || spare_.ref_count() != 1) return false;
+    static PyObject* const float32 = py::dtype::of<float>().release().ptr();
+    const auto* array = py::detail::array_proxy(spare_.ptr());
+    constexpr int needed = py::detail::npy_api::NPY_ARRAY_WRITEABLE_ | py::detail::npy_api::NPY_ARRAY_OWNDATA_ |
+                           py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_;
+    return array->nd == 2 && array->descr == float32 && array->base == nullptr && (array->flags & needed) == needed &&
+           array->dimensions[0] == num_channels && array->dimensions[1] == num_samples;
+}
+
 py::array Instance::wrap(float* const* channels, int32_t num_channels, int32_t num_samples, bool* copied) {
     ptrdiff_t stride = 0;
-    *copied = copy_buffers_ || first_call_ || fresh_data_ || !evenly_spaced(channels, num_channels, num_samples, &stride);
+    *copied = copy_buffers_ || first_call_ || fresh_data_ || fresh_arrays_everywhere ||
+              !evenly_spaced(channels, num_channels, num_samples, &stride);
     if (!*copied) {
         if (!unchanged_view(channels[0], stride, num_channels, num_samples))
             view_ = float_array(num_channels, num_samples, channels[0], stride, borrowed_memory());
         return py::reinterpret_borrow<py::array>(view_);
     }
-    py::array data = float_array(num_channels, num_samples);
+    py::array data = spare_fits(num_channels, num_samples) ? py::reinterpret_steal<py::array>(spare_.release())
+                                                           : float_array(num_channels, num_samples);
     auto* rows = static_cast<float*>(data.mutable_data());
     for (int32_t c = 0; c < num_channels; ++c)
         std::memcpy(rows + static_cast<size_t>(c) * static_cast<size_t>(num_samples), channels[c],
@@ -388,13 +412,14 @@ bool Instance::process(float* const* channels, int32_t num_channels, int32_t num
         const bool cached = data.is(view_);
         const bool kept = data.ref_count() > (cached ? 2 : 1);  // beyond the engine's own: `data` and view_
         if (kept && cached) view_ = py::object();  // the module holds it: never handed out again
+        if (copied && !kept) spare_ = data;         // nobody else holds it: the next copy goes into it
         if (kept && !copy_buffers_) {
             // The module kept `data` (or a view of it): from now on each buffer is its own copy.
             copy_buffers_ = true;
             if (!copied)  // a view of memory that the next buffer reuses: what it kept shows later data
                 warn_once("process() keeps a reference to `data` after returning; buffers are copied from now "
                           "on, but the buffer kept before this was noticed shows later data (keep data.copy())");
-            else if (!fresh_data_)  // seen on a copy: nothing was harmed
+            else if (!fresh_data_ && !fresh_arrays_everywhere)  // seen on a copy: nothing was harmed
                 warn_once("process() keeps `data` after returning, so each buffer is a fresh copy for it, as in "
                           "the published plugin (keep data.copy() instead to stay copy-free)");
         }

@@ -25,6 +25,7 @@
 #endif
 
 #include "engine_text.h"
+#include "isolated_engine.h"
 #include "json.h"
 #include "latency.h"
 #include "loader.h"
@@ -48,6 +49,7 @@ constexpr const char* kUsage =
     "                   [--input SOURCE] [--output DIR] [--block B] [--reload-at BLOCK] [--timeout S]\n"
     "                   [--engine-dir DIR...] [--json] [--progress] [--scattered-channels] [--measure-copy]\n"
     "                   [--latency-log FILE] [--param NAME=VALUE...] [--param-at BLOCK:NAME=VALUE...] [--realtime]\n"
+    "                   [--isolated | --in-process] [--deadline-ms MS] [--stuck-after S]\n"
     "SOURCE: synthetic:channels=C,rate=HZ,seconds=S,block=B[,seed=N] or an Open Ephys binary recording folder\n"
     "exit status: 0 ok, 1 a module errored, 2 bad arguments or input, 3 unusable Python Home,\n"
     "             4 the run took longer than --timeout\n";
@@ -71,6 +73,9 @@ struct Options {
     bool scattered = false;  // channels not evenly spaced in memory: the engine's copy path
     bool measure_copy = false;  // time copying each block in and out, to compare with the engine
     bool realtime = false;      // each block waits for its wall-clock due time, as a live acquisition would
+    bool isolated = false;      // each module in a worker process of its own (cpp/isolation)
+    double deadline_ms = 0;     // isolated: how long a buffer waits for its module; 0: until the stuck limit
+    double stuck_after_s = 10;  // isolated: a call that has not returned by then makes the module stuck
     fs::path latency_log;      // one line per process() call: node id and microseconds
     std::vector<std::pair<std::string, std::string>> params;  // module parameters' values before __init__
     struct ParamChange {
@@ -97,6 +102,17 @@ int positive(const std::string& flag, const std::string& value) {
     throw UsageError(flag + " needs a positive whole number, got '" + value + "'");
 }
 
+// A positive duration (milliseconds or seconds, as the flag says), at most a day.
+double seconds_or_ms(const std::string& flag, const std::string& value) {
+    try {
+        size_t used = 0;
+        const double number = std::stod(value, &used);
+        if (used == value.size() && number > 0 && number <= 86400e3) return number;
+    } catch (const std::exception&) {
+    }
+    throw UsageError(flag + " needs a positive number, got '" + value + "'");
+}
+
 Options parse(int argc, char** argv) {
     Options options;
     for (int i = 1; i < argc; ++i) {
@@ -104,6 +120,10 @@ Options parse(int argc, char** argv) {
         if (flag == "--help" || flag == "-h") {
             std::cout << kUsage;
             std::exit(0);
+        }
+        if (flag == "--isolated" || flag == "--in-process") {
+            options.isolated = flag == "--isolated";
+            continue;
         }
         if (flag == "--json" || flag == "--progress" || flag == "--scattered-channels" || flag == "--measure-copy" ||
             flag == "--realtime") {
@@ -128,6 +148,8 @@ Options parse(int argc, char** argv) {
         else if (flag == "--timeout") options.timeout_seconds = positive(flag, value);
         else if (flag == "--engine-dir") options.engine_dirs.push_back(fs::u8path(value));
         else if (flag == "--latency-log") options.latency_log = fs::u8path(value);
+        else if (flag == "--deadline-ms") options.deadline_ms = seconds_or_ms(flag, value);
+        else if (flag == "--stuck-after") options.stuck_after_s = seconds_or_ms(flag, value);
         else if (flag == "--param") options.params.push_back(name_and_value(flag, value));
         else if (flag == "--param-at") {
             const auto colon = value.find(':');
@@ -143,6 +165,23 @@ Options parse(int argc, char** argv) {
 }
 
 using common::engine_text;
+
+const char* state_name(pyproc_state state) {
+    switch (state) {
+        case PYPROC_READY: return "ready";
+        case PYPROC_ERRORED: return "errored";
+        case PYPROC_LOADING: return "loading";
+        case PYPROC_CRASHED: return "crashed";
+        case PYPROC_STUCK: return "stuck";
+        default: return "no_module";
+    }
+}
+
+// An isolated module loads in its worker while create() and reload() return: the host waits for it
+// (the stuck limit ends the wait), so that both modes start each buffer with the module in place.
+void wait_while_loading(const pyproc_engine_api& api, pyproc_instance* instance) {
+    while (api.state(instance) == PYPROC_LOADING) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+}
 
 // pyproc_alloc_window(on) of a preloaded allocation counter (tests/alloc_counter), else null.
 using AllocationWindow = void (*)(int);
@@ -182,8 +221,11 @@ public:
                 node.node_id = kFirstInstanceNode + static_cast<int32_t>(nodes_.size());
                 node.instance = api_.create(node.script.c_str(), stream.num_channels(), stream.sample_rate,
                                             initial_values(options).c_str());
+                api_.set_limits(node.instance, options.deadline_ms > 0 ? options.deadline_ms * 1e3 : options.stuck_after_s * 1e6,
+                                options.stuck_after_s);
                 api_.set_host_fields(node.instance, ("{\"program\": \"pyproc-host\", \"node_id\": " +
                                               std::to_string(node.node_id) + "}").c_str());
+                wait_while_loading(api_, node.instance);
                 node.published = published_writer(node, options.output);
                 const JsonValue reply = parameters(node);
                 for (const auto& refused : reply.array_at("refused")) throw UsageError("--param: " + refused.as_string());
@@ -218,7 +260,10 @@ public:
     }
 
     void reload() {
-        for (auto& node : nodes_) api_.reload(node.instance);
+        for (auto& node : nodes_) {
+            api_.reload(node.instance);
+            wait_while_loading(api_, node.instance);
+        }
     }
 
     // A change between two buffers, for every module that declares NAME; refused: a usage error.
@@ -271,6 +316,7 @@ public:
     }
 
     const std::vector<Node>& nodes() const { return nodes_; }
+    const pyproc_engine_api& api() const { return api_; }
     // The buffer the blocks are read into: a module may keep a view of it (the GUI's buffer lives as
     // long), so it lives until the instances are destroyed, after their last callbacks.
     Block& block() { return block_; }
@@ -509,13 +555,14 @@ std::string published_json(const PublishedWriter& published) {
 }
 
 std::string summary_json(const loader::LoadedEngine& engine, const Chain& chain, const StreamInfo& stream,
-                         const RunTotals& totals, const std::string& output) {
-    const pyproc_engine_api& api = *engine.api;
+                         const RunTotals& totals, const std::string& output, bool isolated) {
+    const pyproc_engine_api& api = chain.api();
     std::ostringstream out;
     out << "{\"python_home\": " << json_escape(engine.home.root.u8string())
         << ", \"python_home_kind\": " << json_escape(engine.home.kind_name())
         << ", \"python_version\": " << json_escape(engine.python_version)
-        << ", \"engine\": " << json_escape(engine.engine_path.u8string()) << ", \"input\": {\"stream\": "
+        << ", \"engine\": " << json_escape(engine.engine_path.u8string())
+        << ", \"mode\": \"" << (isolated ? "isolated" : "in-process") << "\", \"input\": {\"stream\": "
         << json_escape(stream.name) << ", \"channels\": " << stream.num_channels()
         << ", \"sample_rate\": " << number(stream.sample_rate) << ", \"samples\": " << totals.samples
         << ", \"blocks\": " << totals.blocks << "}, \"output\": " << (output.empty() ? "null" : json_escape(output))
@@ -528,10 +575,9 @@ std::string summary_json(const loader::LoadedEngine& engine, const Chain& chain,
         const pyproc_state state = api.state(node.instance);
         const std::string error = engine_text(api.error_text, node.instance);
         out << (first ? "" : ", ") << "{\"script\": " << json_escape(node.script) << ", \"node_id\": " << node.node_id
-            << ", \"state\": \"" << (state == PYPROC_READY ? "ready" : state == PYPROC_ERRORED ? "errored" : "no_module")
-            << "\", \"error\": " << (error.empty() ? "null" : json_escape(error))
+            << ", \"state\": \"" << state_name(state) << "\", \"error\": " << (error.empty() ? "null" : json_escape(error))
             << ", \"warnings\": " << json_escape(engine_text(api.warning_text, node.instance))
-            << ", \"calls\": " << latency.calls << ", \"overruns\": " << latency.overruns
+            << ", \"calls\": " << latency.calls << ", \"overruns\": " << latency.overruns << ", \"late\": " << latency.late
             << ", \"latency_us\": " << latency_json(latency) << ", \"events_out\": " << node.events_out
             << ", \"spikes_out\": " << node.spikes_out << ", \"parameters\": " << parameter_values(chain, node)
             << published_json(*node.published) << "}";
@@ -542,10 +588,10 @@ std::string summary_json(const loader::LoadedEngine& engine, const Chain& chain,
 }
 
 void print_summary(const loader::LoadedEngine& engine, const Chain& chain, const StreamInfo& stream,
-                   const RunTotals& totals, const std::string& output) {
-    const pyproc_engine_api& api = *engine.api;
+                   const RunTotals& totals, const std::string& output, bool isolated) {
+    const pyproc_engine_api& api = chain.api();
     std::cout << "Python " << engine.python_version << " (" << engine.home.kind_name() << " "
-              << engine.home.root.u8string() << ")\n"
+              << engine.home.root.u8string() << "), " << (isolated ? "isolated" : "in-process") << "\n"
               << "input: " << stream.name << ", " << stream.num_channels() << " channels at " << stream.sample_rate
               << " Hz, " << totals.samples << " samples in " << totals.blocks << " blocks\n";
     for (const auto& node : chain.nodes()) {
@@ -553,10 +599,14 @@ void print_summary(const loader::LoadedEngine& engine, const Chain& chain, const
         api.latency(node.instance, &latency);
         const pyproc_state state = api.state(node.instance);
         std::cout << "node " << node.node_id << " " << node.script << ": "
-                  << (state == PYPROC_READY ? "ready" : state == PYPROC_ERRORED ? "ERRORED" : "no module") << ", "
+                  << (state == PYPROC_READY ? std::string("ready") : [&] {
+                         std::string upper = state_name(state);
+                         for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+                         return upper;
+                     }()) << ", "
                   << latency.calls << " calls, latency p50 " << number(latency.p50_us) << " us, p99 "
                   << number(latency.p99_us) << " us, max " << number(latency.max_us) << " us, " << latency.overruns
-                  << " over budget, " << node.events_out << " events and " << node.spikes_out << " spikes out\n";
+                  << " over budget, " << (isolated ? std::to_string(latency.late) + " late, " : std::string()) << node.events_out << " events and " << node.spikes_out << " spikes out\n";
         if (!node.published->series().empty()) {
             std::cout << "  published:";
             const char* separator = " ";
@@ -573,7 +623,7 @@ void print_summary(const loader::LoadedEngine& engine, const Chain& chain, const
         }
         const std::string warnings = engine_text(api.warning_text, node.instance);
         if (!warnings.empty()) std::cout << "  warning: " << warnings << "\n";
-        if (state == PYPROC_ERRORED) std::cout << engine_text(api.error_text, node.instance) << "\n";
+        if (state != PYPROC_READY && state != PYPROC_NO_MODULE) std::cout << engine_text(api.error_text, node.instance) << "\n";
     }
     if (!output.empty()) std::cout << "recording written to " << output << "\n";
 }
@@ -587,12 +637,12 @@ FILE* reserve_stdout_for_json() {
     return fdopen(saved, "w");
 }
 
-const char* first_error_line(const std::string& error) {
-    static std::string line;
+// The line that says what happened: a traceback's last, a crash's or a stuck module's first.
+std::string headline(pyproc_state state, const std::string& error) {
+    if (state != PYPROC_ERRORED) return error.substr(0, error.find('\n'));
     const auto end = error.find_last_not_of("\n");
     const auto start = error.rfind('\n', end);
-    line = error.substr(start == std::string::npos ? 0 : start + 1);
-    return line.c_str();
+    return error.substr(start == std::string::npos ? 0 : start + 1);
 }
 
 // A module stuck in a loop cannot be interrupted from outside Python, so the
@@ -615,21 +665,23 @@ int run_host(const Options& options) {
     FILE* json_out = options.json ? reserve_stdout_for_json() : nullptr;
 
     const std::string recording_dir = writer ? writer->recording_dir().u8string() : "";
-    Chain chain(*engine.api, options, source->info(), writer.get());
+    const pyproc_engine_api& api = options.isolated ? *isolation::isolated_api(engine) : *engine.api;
+    Chain chain(api, options, source->info(), writer.get());
     const RunTotals totals = run(chain, *source, options, recording_dir);
     chain.finish_published();
     if (writer) writer->finish();
 
     if (json_out) {
-        std::fprintf(json_out, "%s\n", summary_json(engine, chain, source->info(), totals, recording_dir).c_str());
+        std::fprintf(json_out, "%s\n", summary_json(engine, chain, source->info(), totals, recording_dir, options.isolated).c_str());
         std::fclose(json_out);
     } else {
-        print_summary(engine, chain, source->info(), totals, recording_dir);
+        print_summary(engine, chain, source->info(), totals, recording_dir, options.isolated);
     }
     for (const auto& node : chain.nodes()) {
-        if (engine.api->state(node.instance) == PYPROC_ERRORED) {
-            std::cerr << "pyproc-host: node " << node.node_id << " errored: "
-                      << first_error_line(engine_text(engine.api->error_text, node.instance)) << "\n";
+        const pyproc_state state = api.state(node.instance);
+        if (state != PYPROC_READY && state != PYPROC_NO_MODULE) {
+            std::cerr << "pyproc-host: node " << node.node_id << " " << state_name(state) << ": "
+                      << headline(state, engine_text(api.error_text, node.instance)) << "\n";
             return kExitModuleErrored;
         }
     }

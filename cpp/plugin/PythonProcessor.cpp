@@ -40,8 +40,8 @@ File recordingFolder(const GenericProcessor* processor) {
 }
 
 // Live view launches of processors deleted since (message thread): the others reap them.
-std::vector<pyproc::plugin::DetachedProcess>& orphanedViewerLaunches() {
-    static std::vector<pyproc::plugin::DetachedProcess> launches;
+std::vector<pyproc::common::DetachedProcess>& orphanedViewerLaunches() {
+    static std::vector<pyproc::common::DetachedProcess> launches;
     return launches;
 }
 
@@ -520,7 +520,7 @@ var PythonProcessor::liveStatus() {
     const File viewerFile = liveDir == File() ? File() : liveDir.getChildFile("viewer.json");
     if (viewerFile.existsAsFile()) {
         const var found = JSON::parse(viewerFile.loadFileAsString());
-        if (found["url"].isString() && pyproc::plugin::processAlive(static_cast<int64>(found["pid"])))
+        if (found["url"].isString() && pyproc::common::processAlive(static_cast<int64>(found["pid"])))
             viewer = found["url"];
     }
     live.getDynamicObject()->setProperty("viewer", viewer);
@@ -552,8 +552,8 @@ String PythonProcessor::openLiveView() {
             log.appendText("== " + Time::getCurrentTime().toISO8601(true) + " Python Processor " + String(getNodeId()) +
                            ": " + command + "\n");
         }
-        pyproc::plugin::DetachedProcess started;
-        const std::string error = pyproc::plugin::startDetached(
+        pyproc::common::DetachedProcess started;
+        const std::string error = pyproc::common::startDetached(
             {python, "-m", "oe_pyproc", "view", "--open"}, log == File() ? std::string() : log.getFullPathName().toStdString(),
             &started);
         if (error.empty()) {
@@ -575,9 +575,9 @@ String PythonProcessor::openLiveView() {
 void PythonProcessor::reapViewerLaunches() {
     auto& orphans = orphanedViewerLaunches();
     for (auto orphan = orphans.begin(); orphan != orphans.end();)
-        orphan = pyproc::plugin::reapIfEnded(*orphan) ? orphans.erase(orphan) : orphan + 1;
+        orphan = pyproc::common::reapIfEnded(*orphan) ? orphans.erase(orphan) : orphan + 1;
     for (auto launched = viewerLaunches.begin(); launched != viewerLaunches.end();) {
-        const auto status = pyproc::plugin::reapIfEnded(*launched);
+        const auto status = pyproc::common::reapIfEnded(*launched);
         if (!status) {
             ++launched;
             continue;

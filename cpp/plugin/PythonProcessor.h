@@ -16,7 +16,7 @@
 #include <mutex>
 
 #include "../engine/engine_api.h"
-#include "detached_process.h"
+#include <child_process.h>
 
 class PythonProcessor : public GenericProcessor, private juce::Timer {
 public:
@@ -117,7 +117,7 @@ private:
     // Live values: the ring files' folder (known from the first ring file), the processes the Live
     // view button started until they end, and why the last one failed.
     File liveDir;
-    std::vector<pyproc::plugin::DetachedProcess> viewerLaunches;
+    std::vector<pyproc::common::DetachedProcess> viewerLaunches;
     String viewerProblem;
     bool viewerProblemIsHome = false;  // the problem was the Python Home: gone once one is in use
 

@@ -1,4 +1,4 @@
-#include "detached_process.h"
+#include "child_process.h"
 
 #include <cerrno>
 #include <cstring>
@@ -24,7 +24,7 @@
 extern char** environ;
 #endif
 
-namespace pyproc::plugin {
+namespace pyproc::common {
 
 #if defined(_WIN32)
 
@@ -69,7 +69,8 @@ std::string lastError(const std::string& what) {
 
 }  // namespace
 
-std::string startDetached(const std::vector<std::string>& args, const std::string& log, DetachedProcess* started) {
+std::string startDetached(const std::vector<std::string>& args, const std::string& log, DetachedProcess* started,
+                          bool endsWithCaller) {
     if (args.empty()) return "nothing to start";
     std::wstring line;
     for (const auto& argument : args) appendQuoted(line, wide(argument));
@@ -112,7 +113,7 @@ std::string startDetached(const std::vector<std::string>& args, const std::strin
     }
     PROCESS_INFORMATION info{};
     const DWORD flags = CREATE_NO_WINDOW | CREATE_NEW_PROCESS_GROUP | CREATE_UNICODE_ENVIRONMENT |
-                        (redirect ? EXTENDED_STARTUPINFO_PRESENT : 0);
+                        (redirect ? EXTENDED_STARTUPINFO_PRESENT : 0) | (endsWithCaller ? CREATE_SUSPENDED : 0);
     const BOOL created = CreateProcessW(nullptr, line.data(), nullptr, nullptr, redirect ? TRUE : FALSE, flags, nullptr,
                                         nullptr, &startup.StartupInfo, &info);
     const std::string problem = created ? std::string() : lastError("cannot start " + args[0]);
@@ -122,22 +123,47 @@ std::string startDetached(const std::vector<std::string>& args, const std::strin
         CloseHandle(output);
     }
     if (!created) return problem;
+    if (endsWithCaller) {
+        // One job for all of them, never closed by us: the system closes it when this process ends,
+        // and kills what is in it. Started suspended so that it cannot outrun the assignment.
+        static HANDLE job = [] {
+            HANDLE created = CreateJobObjectW(nullptr, nullptr);
+            JOBOBJECT_EXTENDED_LIMIT_INFORMATION limits{};
+            limits.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
+            if (created) SetInformationJobObject(created, JobObjectExtendedLimitInformation, &limits, sizeof limits);
+            return created;
+        }();
+        if (job == nullptr || !AssignProcessToJobObject(job, info.hProcess)) {
+            const std::string failed = lastError("cannot tie " + args[0] + " to this process's life");
+            TerminateProcess(info.hProcess, 1);
+            CloseHandle(info.hThread);
+            CloseHandle(info.hProcess);
+            return failed;
+        }
+        ResumeThread(info.hThread);
+    }
     CloseHandle(info.hThread);
     started->pid = static_cast<long long>(info.dwProcessId);
     started->handle = info.hProcess;
     return {};
 }
 
-std::optional<int> reapIfEnded(DetachedProcess& process) {
-    if (process.handle == nullptr) return 0;
+std::optional<ProcessEnd> reapEnded(DetachedProcess& process) {
+    if (process.handle == nullptr) return ProcessEnd{};
     DWORD code = 0;
     if (!GetExitCodeProcess(process.handle, &code) || code == STILL_ACTIVE) {
         if (WaitForSingleObject(process.handle, 0) != WAIT_OBJECT_0) return std::nullopt;
     }
     CloseHandle(process.handle);
     process.handle = nullptr;
-    return static_cast<int>(code);
+    return ProcessEnd{static_cast<int>(code), 0};
 }
+
+void killProcess(const DetachedProcess& process) {
+    if (process.handle != nullptr) TerminateProcess(process.handle, 137);
+}
+
+bool requestStacks(const DetachedProcess&) { return false; }
 
 bool processAlive(long long pid) {
     if (pid <= 0) return false;
@@ -178,7 +204,8 @@ std::vector<int> openDescriptors() {
 
 // posix_spawn, not fork: the GUI's memory is never copied-on-write (a fork would make the audio
 // thread take page faults until the child execs), and a failed exec comes back as its error.
-std::string startDetached(const std::vector<std::string>& args, const std::string& log, DetachedProcess* started) {
+std::string startDetached(const std::vector<std::string>& args, const std::string& log, DetachedProcess* started,
+                          bool /*endsWithCaller: the worker watches its parent*/) {
     if (args.empty()) return "nothing to start";
     std::vector<char*> argv;
     for (const auto& argument : args) argv.push_back(const_cast<char*>(argument.c_str()));
@@ -217,14 +244,23 @@ std::string startDetached(const std::vector<std::string>& args, const std::strin
     return {};
 }
 
-std::optional<int> reapIfEnded(DetachedProcess& process) {
-    if (process.pid <= 0) return 0;
+std::optional<ProcessEnd> reapEnded(DetachedProcess& process) {
+    if (process.pid <= 0) return ProcessEnd{};
     int status = 0;
     const pid_t reaped = waitpid(static_cast<pid_t>(process.pid), &status, WNOHANG);
     if (reaped == 0) return std::nullopt;
     process.pid = 0;
-    if (reaped < 0) return 0;  // reaped by someone else: its status is unknown
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+    if (reaped < 0) return ProcessEnd{};  // reaped by someone else: its status is unknown
+    if (WIFSIGNALED(status)) return ProcessEnd{0, WTERMSIG(status)};
+    return ProcessEnd{WIFEXITED(status) ? WEXITSTATUS(status) : 0, 0};
+}
+
+void killProcess(const DetachedProcess& process) {
+    if (process.pid > 0) kill(static_cast<pid_t>(process.pid), SIGKILL);
+}
+
+bool requestStacks(const DetachedProcess& process) {
+    return process.pid > 0 && kill(static_cast<pid_t>(process.pid), SIGUSR1) == 0;
 }
 
 bool processAlive(long long pid) {
@@ -234,4 +270,28 @@ bool processAlive(long long pid) {
 
 #endif
 
-}  // namespace pyproc::plugin
+std::optional<int> reapIfEnded(DetachedProcess& process) {
+    const auto end = reapEnded(process);
+    if (!end) return std::nullopt;
+    return end->signal ? 128 + end->signal : end->exitStatus;
+}
+
+std::string ProcessEnd::describe() const {
+    if (signal == 0) return "exited with status " + std::to_string(exitStatus);
+#if defined(_WIN32)
+    return "ended by signal " + std::to_string(signal);
+#else
+    static const std::pair<int, const char*> names[] = {{SIGSEGV, "SIGSEGV"}, {SIGABRT, "SIGABRT"}, {SIGBUS, "SIGBUS"},
+                                                        {SIGFPE, "SIGFPE"},   {SIGILL, "SIGILL"},   {SIGKILL, "SIGKILL"},
+                                                        {SIGTERM, "SIGTERM"}, {SIGINT, "SIGINT"},   {SIGHUP, "SIGHUP"},
+                                                        {SIGPIPE, "SIGPIPE"}};
+    std::string name = "signal " + std::to_string(signal);
+    for (const auto& [number, known] : names)
+        if (number == signal) name = known;
+    const char* meaning = strsignal(signal);
+    return "killed by " + name + (meaning ? std::string(" (") + meaning + ")" : std::string()) +
+           (signal == SIGKILL ? ": from outside, or by the system when memory ran out" : "");
+#endif
+}
+
+}  // namespace pyproc::common

@@ -1,0 +1,179 @@
+#include "shared_memory.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+#if defined(_WIN32)
+#ifndef NOMINMAX
+#define NOMINMAX
+#endif
+#include <windows.h>
+#else
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#if defined(__linux__)
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
+#elif defined(__APPLE__)
+// The compare-and-wait primitive libc++ and the Swift runtime use; declared here as they declare it.
+extern "C" int __ulock_wait(uint32_t operation, void* address, uint64_t value, uint32_t timeout_us);
+extern "C" int __ulock_wake(uint32_t operation, void* address, uint64_t wake_value);
+#define PYPROC_UL_COMPARE_AND_WAIT_SHARED 3
+#endif
+#endif
+
+namespace pyproc::isolation {
+
+namespace {
+
+std::string unique_name() {
+    static std::atomic<unsigned> counter{0};
+#if defined(_WIN32)
+    const unsigned long process = GetCurrentProcessId();
+#else
+    const unsigned long process = static_cast<unsigned long>(getpid());
+#endif
+    // macOS allows 31 characters in a POSIX shared memory name.
+    return "/oepp-" + std::to_string(process) + "-" + std::to_string(counter.fetch_add(1));
+}
+
+#if defined(_WIN32)
+std::wstring windows_name(const std::string& name, const char* suffix) {
+    const std::string full = "Local\\" + name.substr(1) + suffix;
+    return std::wstring(full.begin(), full.end());  // ASCII: built from numbers above
+}
+
+std::string windows_error(const std::string& what) {
+    return what + " (Windows error " + std::to_string(GetLastError()) + ")";
+}
+#endif
+
+}  // namespace
+
+#if defined(_WIN32)
+
+std::unique_ptr<SharedMemory> SharedMemory::create(size_t bytes) {
+    std::unique_ptr<SharedMemory> memory(new SharedMemory);
+    memory->name_ = unique_name();
+    memory->bytes_ = bytes;
+    memory->mapping_ = CreateFileMappingW(INVALID_HANDLE_VALUE, nullptr, PAGE_READWRITE,
+                                          static_cast<DWORD>(static_cast<unsigned long long>(bytes) >> 32),
+                                          static_cast<DWORD>(bytes & 0xffffffffu),
+                                          windows_name(memory->name_, "").c_str());
+    if (!memory->mapping_) throw std::runtime_error(windows_error("cannot make shared memory for the worker"));
+    memory->data_ = MapViewOfFile(memory->mapping_, FILE_MAP_ALL_ACCESS, 0, 0, bytes);
+    memory->event_ = CreateEventW(nullptr, FALSE, FALSE, windows_name(memory->name_, "-wake").c_str());
+    if (!memory->data_ || !memory->event_) throw std::runtime_error(windows_error("cannot map the worker's memory"));
+    return memory;
+}
+
+std::unique_ptr<SharedMemory> SharedMemory::open(const std::string& name, size_t bytes) {
+    std::unique_ptr<SharedMemory> memory(new SharedMemory);
+    memory->name_ = name;
+    memory->bytes_ = bytes;
+    memory->mapping_ = OpenFileMappingW(FILE_MAP_ALL_ACCESS, FALSE, windows_name(name, "").c_str());
+    if (!memory->mapping_) throw std::runtime_error(windows_error("cannot open the shared memory " + name));
+    memory->data_ = MapViewOfFile(memory->mapping_, FILE_MAP_ALL_ACCESS, 0, 0, bytes);
+    memory->event_ = OpenEventW(EVENT_MODIFY_STATE | SYNCHRONIZE, FALSE, windows_name(name, "-wake").c_str());
+    if (!memory->data_ || !memory->event_) throw std::runtime_error(windows_error("cannot map the shared memory " + name));
+    return memory;
+}
+
+SharedMemory::~SharedMemory() {
+    if (data_) UnmapViewOfFile(data_);
+    if (mapping_) CloseHandle(mapping_);
+    if (event_) CloseHandle(event_);
+}
+
+void SharedMemory::forget_name() {}  // a mapping's name goes with its last handle
+
+void SharedMemory::ring(std::atomic<uint32_t>&) { SetEvent(event_); }
+
+void SharedMemory::sleep(std::atomic<uint32_t>& word, uint32_t seen, int64_t timeout_us) {
+    if (word.load() == seen) WaitForSingleObject(event_, static_cast<DWORD>((timeout_us + 999) / 1000));
+}
+
+#else
+
+std::unique_ptr<SharedMemory> SharedMemory::create(size_t bytes) {
+    std::unique_ptr<SharedMemory> memory(new SharedMemory);
+    memory->name_ = unique_name();
+    memory->bytes_ = bytes;
+    const int fd = shm_open(memory->name_.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
+    if (fd < 0) throw std::runtime_error("cannot make shared memory for the worker: " + std::string(std::strerror(errno)));
+    memory->named_ = true;
+    if (ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
+        const int error = errno;
+        close(fd);
+        throw std::runtime_error("cannot size the worker's shared memory to " + std::to_string(bytes) +
+                                 " bytes: " + std::strerror(error));
+    }
+    void* data = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (data == MAP_FAILED) throw std::runtime_error("cannot map the worker's shared memory: " + std::string(std::strerror(errno)));
+    memory->data_ = data;
+    return memory;
+}
+
+std::unique_ptr<SharedMemory> SharedMemory::open(const std::string& name, size_t bytes) {
+    std::unique_ptr<SharedMemory> memory(new SharedMemory);
+    memory->name_ = name;
+    memory->bytes_ = bytes;
+    const int fd = shm_open(name.c_str(), O_RDWR, 0600);
+    if (fd < 0) throw std::runtime_error("cannot open the shared memory " + name + ": " + std::strerror(errno));
+    struct stat info {};
+    if (fstat(fd, &info) != 0 || static_cast<size_t>(info.st_size) < bytes) {
+        close(fd);
+        throw std::runtime_error("the shared memory " + name + " is smaller than " + std::to_string(bytes) + " bytes");
+    }
+    void* data = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (data == MAP_FAILED) throw std::runtime_error("cannot map the shared memory " + name + ": " + std::strerror(errno));
+    memory->data_ = data;
+    return memory;
+}
+
+SharedMemory::~SharedMemory() {
+    if (data_) munmap(data_, bytes_);
+    forget_name();
+}
+
+void SharedMemory::forget_name() {
+    if (named_) shm_unlink(name_.c_str());
+    named_ = false;
+}
+
+#if defined(__linux__)
+// Not FUTEX_PRIVATE: the word is shared between processes.
+void SharedMemory::ring(std::atomic<uint32_t>& word) {
+    syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word), FUTEX_WAKE, 1, nullptr, nullptr, 0);
+}
+
+void SharedMemory::sleep(std::atomic<uint32_t>& word, uint32_t seen, int64_t timeout_us) {
+    const timespec timeout{static_cast<time_t>(timeout_us / 1000000), static_cast<long>(timeout_us % 1000000) * 1000L};
+    syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word), FUTEX_WAIT, seen, &timeout, nullptr, 0);
+}
+#elif defined(__APPLE__)
+void SharedMemory::ring(std::atomic<uint32_t>& word) {
+    __ulock_wake(PYPROC_UL_COMPARE_AND_WAIT_SHARED, reinterpret_cast<void*>(&word), 0);
+}
+
+void SharedMemory::sleep(std::atomic<uint32_t>& word, uint32_t seen, int64_t timeout_us) {
+    __ulock_wait(PYPROC_UL_COMPARE_AND_WAIT_SHARED, reinterpret_cast<void*>(&word), seen,
+                 static_cast<uint32_t>(std::max<int64_t>(1, timeout_us)));
+}
+#else
+void SharedMemory::ring(std::atomic<uint32_t>&) {}  // the worker polls
+void SharedMemory::sleep(std::atomic<uint32_t>& word, uint32_t seen, int64_t) {
+    if (word.load() == seen) usleep(200);
+}
+#endif
+
+#endif
+
+}  // namespace pyproc::isolation

@@ -1,0 +1,44 @@
+// A memory mapping shared by an isolated instance and its worker, and the doorbell that wakes a
+// worker sleeping on a word of it: a futex on Linux, __ulock on macOS, a named event on Windows.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace pyproc::isolation {
+
+class SharedMemory {
+public:
+    // A new zero-filled mapping of `bytes` under a name unique to this process. Throws
+    // std::runtime_error saying why it could not be made.
+    static std::unique_ptr<SharedMemory> create(size_t bytes);
+    // The worker's side: the mapping the client named. Throws std::runtime_error.
+    static std::unique_ptr<SharedMemory> open(const std::string& name, size_t bytes);
+    ~SharedMemory();
+    SharedMemory(const SharedMemory&) = delete;
+    SharedMemory& operator=(const SharedMemory&) = delete;
+
+    void* data() const { return data_; }
+    const std::string& name() const { return name_; }
+    // POSIX: the name goes once the worker has mapped it, so nothing is left behind if we die.
+    void forget_name();
+
+    // Wakes the worker if it sleeps on `word` (after the word was changed).
+    void ring(std::atomic<uint32_t>& word);
+    // Sleeps while `word` still holds `seen`, at most timeout_us; may return early.
+    void sleep(std::atomic<uint32_t>& word, uint32_t seen, int64_t timeout_us);
+
+private:
+    SharedMemory() = default;
+    std::string name_;
+    void* data_ = nullptr;
+    size_t bytes_ = 0;
+    bool named_ = false;      // POSIX: the name still exists
+    void* mapping_ = nullptr;  // Windows: the file mapping's handle
+    void* event_ = nullptr;    // Windows: the doorbell
+};
+
+}  // namespace pyproc::isolation

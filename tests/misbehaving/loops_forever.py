@@ -1,0 +1,16 @@
+"""Loops forever in the buffer numbered `at_buffer`; every buffer before it is doubled."""
+import oe_pyprocessor
+
+
+class PyProcessor:
+    parameters = [oe_pyprocessor.Int("at_buffer", default=20, min=1, max=1_000_000)]
+
+    def __init__(self, processor, num_channels, sample_rate):
+        self.processor = processor
+        self.buffers = 0
+
+    def process(self, data):
+        self.buffers += 1
+        while self.buffers >= self.processor.params.at_buffer:
+            pass
+        data *= 2

@@ -1,0 +1,18 @@
+"""Reads address 0 through ctypes (a segfault) in the buffer numbered `at_buffer`; buffers before it are doubled."""
+import ctypes
+
+import oe_pyprocessor
+
+
+class PyProcessor:
+    parameters = [oe_pyprocessor.Int("at_buffer", default=20, min=1, max=1_000_000)]
+
+    def __init__(self, processor, num_channels, sample_rate):
+        self.processor = processor
+        self.buffers = 0
+
+    def process(self, data):
+        self.buffers += 1
+        if self.buffers == self.processor.params.at_buffer:
+            ctypes.string_at(0)
+        data *= 2

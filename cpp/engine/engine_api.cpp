@@ -208,7 +208,7 @@ int become_worker(const char* fault_report_path, char* err, size_t err_len) {
     try {
         if (!interpreter_started()) return copy_text("the engine was not started", err, err_len), -1;
         GilEntry gil;
-        hand_out_fresh_arrays();
+        lend_buffers();
         py::dict scope;
         scope["path"] = fault_report_path ? fault_report_path : "";
         // The file stays open for the process's life: faulthandler writes into it from a signal handler.
@@ -224,6 +224,12 @@ if hasattr(signal, "SIGUSR1"):
         copy_text(error.what(), err, err_len);
         return -1;
     }
+}
+
+int memory_in_use(pyproc_instance* handle, const void* address) {
+    int in_use = 0;
+    with_instance(handle, [&](Instance& instance) { in_use = instance.memory_in_use(address) ? 1 : 0; });
+    return in_use;
 }
 
 const pyproc_engine_api api_table = {
@@ -250,6 +256,7 @@ const pyproc_engine_api api_table = {
     live_status,
     set_limits,
     become_worker,
+    memory_in_use,
 };
 
 }  // namespace

@@ -162,11 +162,14 @@ typedef struct {
     /* Isolation (docs/isolation.md). set_limits: how long run_block waits for an isolated module
      * (deadline_us, 0: half the buffer's duration) and after how long a call that has not returned
      * makes the instance PYPROC_STUCK; an in-process instance runs on the caller's thread and
-     * ignores both. become_worker: called once by pyproc-worker before any create: every buffer is
-     * handed to process() as a fresh array (the published plugin's `data`), and Python's stacks
-     * go to fault_report_path on a fatal signal (and, on POSIX, on SIGUSR1). 0, or -1 and err. */
+     * ignores both. become_worker: called once by pyproc-worker before any create: each buffer's
+     * memory is lent to process() as a C-contiguous view and never filled again while the module
+     * holds it (as fresh as the published plugin's `data`, without its copy), and Python's stacks go
+     * to fault_report_path on a fatal signal (and, on POSIX, on SIGUSR1). 0, or -1 and err. */
     void (*set_limits)(pyproc_instance* instance, double deadline_us, double stuck_after_s);
     int (*become_worker)(const char* fault_report_path, char* err, size_t err_len);
+    /* Worker: nonzero while the module holds an array it was lent over memory starting at address. */
+    int (*memory_in_use)(pyproc_instance* instance, const void* address);
 } pyproc_engine_api;
 
 typedef const pyproc_engine_api* (*pyproc_engine_entry_fn)(void);

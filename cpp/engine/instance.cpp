@@ -1,5 +1,7 @@
 #include "instance.h"
 
+#include <algorithm>
+
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -12,7 +14,7 @@ namespace pyproc::engine {
 
 namespace {
 
-bool fresh_arrays_everywhere = false;  // set once, before any instance exists
+bool lending = false;  // pyproc-worker's process: set once, before any instance exists
 
 std::atomic<int> next_instance_id{1};
 
@@ -68,7 +70,7 @@ py::object optional_attribute(const py::object& object, const char* name) {
 
 }  // namespace
 
-void hand_out_fresh_arrays() { fresh_arrays_everywhere = true; }
+void lend_buffers() { lending = true; }
 
 namespace {
 
@@ -160,6 +162,7 @@ void Instance::release_python_objects() {
     process_fn_ = py::object();
     view_ = py::object();
     spare_ = py::object();
+    lent_.clear();
     if (!parameter_set_.is_none()) {  // a reload keeps the values of parameters that still exist
         apply_parameter_changes_without_callbacks();
         given_values_ = parameter_set_.attr("values")();
@@ -333,6 +336,15 @@ bool Instance::unchanged_view(float* data, ptrdiff_t stride, int32_t num_channel
 // The last copy can be filled again when nothing could tell it from a new array: only the engine
 // holds it, and it is still a float32 C-contiguous array of its own, of this shape, writable. A
 // megabyte's fresh allocation costs page faults on every buffer.
+// Worker only: whether the module still holds an array it was lent over this memory.
+bool Instance::memory_in_use(const void* address) {
+    lent_.erase(std::remove_if(lent_.begin(), lent_.end(), [](const py::object& view) { return view.ref_count() == 1; }),
+                lent_.end());
+    return std::any_of(lent_.begin(), lent_.end(), [address](const py::object& view) {
+        return py::detail::array_proxy(view.ptr())->data == static_cast<const char*>(address);
+    });
+}
+
 bool Instance::spare_fits(int32_t num_channels, int32_t num_samples) const {
     if (!spare_ || spare_.ref_count() != 1) return false;
     static PyObject* const float32 = py::dtype::of<float>().release().ptr();
@@ -345,8 +357,11 @@ bool Instance::spare_fits(int32_t num_channels, int32_t num_samples) const {
 
 py::array Instance::wrap(float* const* channels, int32_t num_channels, int32_t num_samples, bool* copied) {
     ptrdiff_t stride = 0;
-    *copied = copy_buffers_ || first_call_ || fresh_data_ || fresh_arrays_everywhere ||
-              !evenly_spaced(channels, num_channels, num_samples, &stride);
+    const bool even = evenly_spaced(channels, num_channels, num_samples, &stride);
+    if (lending)  // a C-contiguous view of memory that nothing holds is as fresh as a new array
+        *copied = !even || (num_channels > 1 && stride != num_samples) || memory_in_use(channels[0]);
+    else
+        *copied = copy_buffers_ || first_call_ || fresh_data_ || !even;
     if (!*copied) {
         if (!unchanged_view(channels[0], stride, num_channels, num_samples))
             view_ = float_array(num_channels, num_samples, channels[0], stride, borrowed_memory());
@@ -413,13 +428,14 @@ bool Instance::process(float* const* channels, int32_t num_channels, int32_t num
         const bool kept = data.ref_count() > (cached ? 2 : 1);  // beyond the engine's own: `data` and view_
         if (kept && cached) view_ = py::object();  // the module holds it: never handed out again
         if (copied && !kept) spare_ = data;         // nobody else holds it: the next copy goes into it
-        if (kept && !copy_buffers_) {
+        if (kept && !copied && lending) lent_.push_back(data);  // its memory is not filled again while held
+        if (kept && !copy_buffers_ && !lending) {
             // The module kept `data` (or a view of it): from now on each buffer is its own copy.
             copy_buffers_ = true;
             if (!copied)  // a view of memory that the next buffer reuses: what it kept shows later data
                 warn_once("process() keeps a reference to `data` after returning; buffers are copied from now "
                           "on, but the buffer kept before this was noticed shows later data (keep data.copy())");
-            else if (!fresh_data_ && !fresh_arrays_everywhere)  // seen on a copy: nothing was harmed
+            else if (!fresh_data_)  // seen on a copy: nothing was harmed
                 warn_once("process() keeps `data` after returning, so each buffer is a fresh copy for it, as in "
                           "the published plugin (keep data.copy() instead to stay copy-free)");
         }

@@ -20,9 +20,10 @@ namespace py = pybind11;
 
 class Instance;
 
-// pyproc-worker's process (become_worker): every buffer reaches process() as a fresh array, as in the
-// published plugin, so nothing a module keeps is ever written again.
-void hand_out_fresh_arrays();
+// pyproc-worker's process (become_worker): the buffers' memory is lent to process() as a C-contiguous
+// view, and memory the module still holds is never filled again (the worker asks memory_in_use before
+// choosing it; the engine copies when it must): the published plugin's fresh arrays, without a copy.
+void lend_buffers();
 
 // What parameters() answers for an instance without a loaded module.
 inline constexpr const char* kNoParametersJson = R"({"parameters": [], "problems": [], "refused": []})";
@@ -163,6 +164,11 @@ private:
     py::array wrap(float* const* channels, int32_t num_channels, int32_t num_samples, bool* copied);
     bool unchanged_view(float* data, ptrdiff_t stride, int32_t num_channels, int32_t num_samples) const;
     bool spare_fits(int32_t num_channels, int32_t num_samples) const;
+
+public:
+    bool memory_in_use(const void* address);
+
+private:
     void take_result(const py::object& result, const py::array& data, float* const* channels, int32_t num_channels,
                      int32_t num_samples);
 
@@ -187,6 +193,7 @@ private:
     // `data` is a view on the chain's buffer unless one of these asks for a copy.
     py::object view_;            // the view handed out last, while only the engine holds it
     py::object spare_;           // the last copy, while only the engine holds it: filled again, not made anew
+    std::vector<py::object> lent_;  // worker: views the module kept, until it lets them go
     bool copy_buffers_ = false;  // the module kept `data` beyond its call
     bool first_call_ = true;     // the first call of a load is on a copy: retention is seen before it can harm
     bool fresh_data_ = false;    // PyProcessor.fresh_data: the published plugin's fresh C-contiguous array

@@ -26,6 +26,7 @@
 
 #include "engine_text.h"
 #include "isolated_engine.h"
+#include "shared_layout.h"
 #include "json.h"
 #include "latency.h"
 #include "loader.h"
@@ -159,6 +160,8 @@ Options parse(int argc, char** argv) {
         }
         else throw UsageError("unknown option '" + flag + "'");
     }
+    if (options.isolated && options.block_size > isolation::kMaxBlockSamples)
+        throw UsageError("--isolated takes blocks of at most " + std::to_string(isolation::kMaxBlockSamples) + " samples");
     if (options.python_home.empty()) throw UsageError("--python-home is required");
     if (options.scripts.empty()) throw UsageError("--script is required");
     return options;

@@ -233,7 +233,7 @@ void start_worker(Isolated& x) {
         return;
     }
     try {
-        const int32_t max_samples = std::max<int32_t>(16384, static_cast<int32_t>(std::min(x.rate, 1e6)));
+        const int32_t max_samples = kMaxBlockSamples;
         const int32_t max_channels = std::max<int32_t>(1, x.channels);
         const size_t bytes = shared_bytes(max_channels, max_samples);
         x.memory = SharedMemory::create(bytes);
@@ -479,7 +479,7 @@ bool write_inputs(Isolated& x, const pyproc_block& block) {
     area.first_sample_number = block.first_sample_number;
     area.num_samples = std::max(0, block.num_samples);
     area.num_channels = channels;
-    float* samples = shared_samples(x.shared);
+    float* samples = shared_samples(x.shared, area.sample_slot);
     for (int32_t c = 0; c < channels; ++c)
         std::memcpy(samples + static_cast<size_t>(c) * static_cast<size_t>(block.num_samples), block.channels[c],
                     sizeof(float) * static_cast<size_t>(block.num_samples));
@@ -561,7 +561,7 @@ void run_block(pyproc_instance* instance, const pyproc_block* block, pyproc_outp
         }
         if (now - started > 200us) std::this_thread::yield();
     }
-    float* samples = shared_samples(x->shared);
+    const float* samples = shared_samples(x->shared, area.sample_slot);
     const int32_t channels = area.num_channels;
     for (int32_t c = 0; c < channels; ++c)
         std::memcpy(block->channels[c], samples + static_cast<size_t>(c) * static_cast<size_t>(block->num_samples),
@@ -697,6 +697,8 @@ int become_worker(const char*, char* err, size_t err_len) {
     return copy_out("the isolated table has no worker of its own", err, err_len), -1;
 }
 
+int memory_in_use(pyproc_instance*, const void*) { return 0; }
+
 const pyproc_engine_api table = {
     PYPROC_ENGINE_ABI_VERSION,
     start,
@@ -721,6 +723,7 @@ const pyproc_engine_api table = {
     live_status,
     set_limits,
     become_worker,
+    memory_in_use,
 };
 
 }  // namespace

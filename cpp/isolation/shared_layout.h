@@ -25,6 +25,7 @@ inline constexpr size_t kSpikeCapacity = 1024;
 inline constexpr size_t kWaveformFloats = 256 * 1024;
 inline constexpr size_t kTextBytes = 64 * 1024;
 inline constexpr size_t kShortTextBytes = 16 * 1024;
+inline constexpr int32_t kMaxBlockSamples = 16384;  // a longer buffer passes through untouched, with a warning
 
 // Calls that never wait for the module: they go with the next request of either slot, in order.
 // set_parameter's text is "name\0value": a value taken before a restarted worker, given to it again.
@@ -89,7 +90,8 @@ struct BlockArea {
     int64_t posted_at_ns;  // steady clock, both processes' (CLOCK_MONOTONIC, QueryPerformanceCounter)
     int64_t first_sample_number;
     int32_t num_samples;
-    int32_t num_channels;  // the samples: channel c at data + c * num_samples
+    int32_t num_channels;  // the samples: channel c at the slot's start + c * num_samples
+    uint32_t sample_slot;  // where the client writes the buffer: set by the worker, to memory the module does not hold
     uint32_t num_events;
     uint32_t num_spikes;
     uint32_t waveform_used;
@@ -138,14 +140,22 @@ struct SharedHeader {
     StatusArea status;
 };
 
-inline constexpr size_t kSamplesOffset = (sizeof(SharedHeader) + 63) / 64 * 64;
+// The samples follow the header in kSampleSlots slots: a module may keep a few buffers' `data` without
+// the worker copying the next ones (docs/isolation.md).
+inline constexpr uint32_t kSampleSlots = 3;
+inline constexpr size_t kSamplesOffset = (sizeof(SharedHeader) + 4095) / 4096 * 4096;
 
-inline size_t shared_bytes(int32_t max_channels, int32_t max_samples) {
-    return kSamplesOffset + sizeof(float) * static_cast<size_t>(max_channels) * static_cast<size_t>(max_samples);
+inline size_t slot_floats(int32_t max_channels, int32_t max_samples) {
+    return (static_cast<size_t>(max_channels) * static_cast<size_t>(max_samples) + 1023) / 1024 * 1024;
 }
 
-inline float* shared_samples(SharedHeader* header) {
-    return reinterpret_cast<float*>(reinterpret_cast<char*>(header) + kSamplesOffset);
+inline size_t shared_bytes(int32_t max_channels, int32_t max_samples) {
+    return kSamplesOffset + sizeof(float) * kSampleSlots * slot_floats(max_channels, max_samples);
+}
+
+inline float* shared_samples(SharedHeader* header, uint32_t slot) {
+    return reinterpret_cast<float*>(reinterpret_cast<char*>(header) + kSamplesOffset) +
+           (slot % kSampleSlots) * slot_floats(header->max_channels, header->max_samples);
 }
 
 static_assert(std::atomic<uint32_t>::is_always_lock_free, "the slots are shared between processes");

@@ -82,7 +82,7 @@ std::string text_of(size_t (*read)(const pyproc_instance*, char*, size_t), const
 
 class Worker {
 public:
-    Worker(SharedMemory& memory, SharedHeader& shared, float* samples) : memory_(memory), shared_(shared), samples_(samples) {
+    Worker(SharedMemory& memory, SharedHeader& shared) : memory_(memory), shared_(shared) {
         channels_.resize(static_cast<size_t>(shared.max_channels));
         events_.reserve(kEventCapacity);
         spikes_.reserve(kSpikeCapacity);
@@ -169,8 +169,9 @@ private:
         if (instance_) run_calls(block.calls);
         const int32_t num_channels = std::min(block.num_channels, shared_.max_channels);
         const int32_t num_samples = std::min(block.num_samples, shared_.max_samples);
+        float* samples = shared_samples(&shared_, block.sample_slot);
         for (int32_t c = 0; c < num_channels; ++c)
-            channels_[static_cast<size_t>(c)] = samples_ + static_cast<size_t>(c) * static_cast<size_t>(num_samples);
+            channels_[static_cast<size_t>(c)] = samples + static_cast<size_t>(c) * static_cast<size_t>(num_samples);
         events_.clear();
         for (uint32_t i = 0; i < block.num_events && i < kEventCapacity; ++i) {
             const EventRecord& event = block.events[i];
@@ -185,12 +186,10 @@ private:
         const pyproc_block inputs{block.first_sample_number, num_samples, channels_.data(), num_channels,
                                   events_.data(), events_.size(), spikes_.data(), spikes_.size()};
         pyproc_outputs out{};
-        const int64_t t0 = now_ns();
         if (instance_) api_->run_block(instance_, &inputs, &out);
-        const int64_t t1 = now_ns();
         append(block.out, out);
+        block.sample_slot = free_slot();
         answer(block.slot);
-        if (getenv("TRACE")) fprintf(stderr, "notice %.1f run %.1f gap %.1f\n", (t0 - block.posted_at_ns) / 1e3, (t1 - t0) / 1e3, gap_ns_ / 1e3);
         publish_if_changed();
     }
 
@@ -227,6 +226,15 @@ private:
         }
         publish();
         answer(control.slot);
+    }
+
+    // The slot for the next buffer: the first whose memory the module does not hold (when it holds
+    // them all, the engine copies out of the one it is given).
+    uint32_t free_slot() {
+        if (!instance_) return 0;
+        for (uint32_t slot = 0; slot < kSampleSlots; ++slot)
+            if (!api_->memory_in_use(instance_, shared_samples(&shared_, slot))) return slot;
+        return shared_.block.sample_slot;
     }
 
     // What Python sent, after what the client has not taken yet; what does not fit is counted.
@@ -288,7 +296,6 @@ private:
 
     SharedMemory& memory_;
     SharedHeader& shared_;
-    float* samples_;
     const pyproc_engine_api* api_ = nullptr;
     pyproc_instance* instance_ = nullptr;
     std::string start_problem_;
@@ -319,7 +326,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "pyproc-worker: the shared memory is of another layout (a mismatched install?)\n");
         return 2;
     }
-    Worker worker(*memory, shared, shared_samples(&shared));
+    Worker worker(*memory, shared);
     try {
         const auto& engine = loader::load_engine(std::filesystem::u8path(arguments.python_home), {std::filesystem::u8path(arguments.engine_dir)});
         char problem[1024] = {0};

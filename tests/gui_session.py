@@ -21,6 +21,7 @@ from oe_bootstrap.folders import gui_folders
 from oe_bootstrap.plugins import install_plugin
 from oe_bootstrap.settings import write_python_home
 from oe_pyproc.package import bundled_engines, write_plugin_zip
+from support import wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 PREBUILT_GUI = REPO.parent / "shared" / "open-ephys-gui"
@@ -235,7 +236,16 @@ class GuiSession:
         return added[0]
 
     def set(self, node_id: int, name: str, value) -> dict:
-        return self.put(f"/api/processors/{node_id}/parameters/{name}", {"value": value})
+        answer = self.put(f"/api/processors/{node_id}/parameters/{name}", {"value": value})
+        if name in ("script_path", "execution", "python_home"):  # a Python Processor's module loads anew
+            self.wait_while_loading(node_id)
+        return answer
+
+    def wait_while_loading(self, node_id: int, timeout: float = 60) -> dict:
+        """The Python Processor NODE_ID's status once its module is no longer loading (isolated mode loads
+        it in its worker while the GUI goes on)."""
+        return wait_until(lambda: (lambda status: status if status["state"] != "loading" else None)(
+            self.python_status(node_id)), f"processor {node_id} to finish loading its module", timeout, 0.05)
 
     def python_status(self, node_id: int) -> dict:
         return self.python_command(node_id, "status")
@@ -244,9 +254,10 @@ class GuiSession:
         """A config command of the Python Processor NODE_ID ("status", "reload", "live_view"): its status."""
         info = self.put(f"/api/processors/{node_id}/config", {"text": command})["info"]
         try:
-            return json.loads(info)
+            status = json.loads(info)
         except ValueError:
             raise RuntimeError(f"processor {node_id} answered {command!r} with {info!r}") from None
+        return self.wait_while_loading(node_id) if command == "reload" else status
 
     def acquire(self, node_id: int, blocks: int, mode: str = "RECORD", timeout: float = 120,
                 then: Optional[Callable[[], None]] = None) -> None:

@@ -38,6 +38,7 @@ constexpr auto kStopWait = 2s;      // stop_acquisition: then the worker is stop
 constexpr auto kQuitWait = 1s;      // destroy, reload of a worker that cannot go on
 constexpr auto kAnswerWait = 2s;    // set_parameter, outputs
 constexpr auto kStacksWait = 300ms; // for faulthandler to write the stacks we asked for
+constexpr auto kAnswerSpin = 30us;  // the audio thread spins this long for the answer, then sleeps
 
 enum Fate : int { kAlive, kCrashed, kStuck };
 
@@ -137,7 +138,7 @@ void post(Isolated& x, Slot& slot, uint32_t& counter, std::atomic<int64_t>& post
     posted_at.store(now_ns(), std::memory_order_relaxed);
     slot.posted.store(++counter, std::memory_order_release);
     x.shared->wake.fetch_add(1, std::memory_order_seq_cst);
-    if (x.shared->worker_sleeping.load(std::memory_order_seq_cst)) x.memory->ring(x.shared->wake);
+    if (x.shared->worker_sleeping.load(std::memory_order_seq_cst)) x.memory->ring(x.shared->wake, SharedMemory::worker_bell);
 }
 
 bool answered(const Slot& slot, uint32_t counter) { return slot.done.load(std::memory_order_acquire) == counter; }
@@ -243,6 +244,7 @@ void start_worker(Isolated& x) {
         x.shared->total_bytes = bytes;
         x.shared->max_channels = max_channels;
         x.shared->max_samples = max_samples;
+        x.shared->worker_cpu = -1;
         static std::atomic<unsigned> counter{0};
 #if defined(_WIN32)
         const unsigned long self = GetCurrentProcessId();
@@ -520,9 +522,36 @@ bool write_inputs(Isolated& x, const pyproc_block& block) {
     return true;
 }
 
-// The audio thread's call: copies in, wakes the worker, waits up to the deadline without a system
-// call (a spin; a yield past 200 us, for a worker sharing our core), copies out. A worker still on
-// an earlier buffer, gone or loading: the buffer passes through untouched, at once.
+// Until the worker answered the buffer just posted, or `until`: a short spin catches a fast answer
+// without a system call; then the thread sleeps on the slot (the worker rings when it answers). A
+// real-time thread that went on spinning would keep a worker woken on its core from running.
+bool wait_for_answer(Isolated& x, Clock::time_point until) {
+    BlockArea& area = x.shared->block;
+    // A worker spinning on our CPU cannot run until we sleep: then we sleep at once.
+    const int32_t cpu = current_cpu();
+    const bool beside_us = cpu >= 0 && x.shared->worker_cpu.load(std::memory_order_relaxed) == cpu;
+    const auto spin_until = beside_us ? Clock::now() : std::min(until, Clock::now() + kAnswerSpin);
+    for (uint32_t spins = 0; !answered(area.slot, x.block_posted); ++spins) {
+        cpu_relax();
+        if (spins % 64 == 0 && Clock::now() > spin_until) break;
+    }
+    while (!answered(area.slot, x.block_posted)) {
+        const auto now = Clock::now();
+        if (now >= until) return false;
+        area.client_sleeping.store(1, std::memory_order_seq_cst);
+        const uint32_t before = x.block_posted - 1;
+        if (area.slot.done.load(std::memory_order_seq_cst) == before)
+            x.memory->sleep(area.slot.done, before,
+                            std::chrono::duration_cast<std::chrono::microseconds>(until - now).count() + 1,
+                            SharedMemory::client_bell);
+        area.client_sleeping.store(0, std::memory_order_relaxed);
+    }
+    return true;
+}
+
+// The audio thread's call: copies in, wakes the worker, waits up to the deadline (wait_for_answer),
+// copies out. A worker still on an earlier buffer, gone or loading: the buffer passes through
+// untouched, at once.
 void run_block(pyproc_instance* instance, const pyproc_block* block, pyproc_outputs* out) {
     if (out) *out = pyproc_outputs{};
     Isolated* x = as_isolated(instance);
@@ -549,17 +578,10 @@ void run_block(pyproc_instance* instance, const pyproc_block* block, pyproc_outp
 
     const double deadline = x->deadline_us.load(std::memory_order_relaxed);
     const auto budget = std::chrono::duration<double, std::micro>(deadline > 0 ? deadline : std::max(buffer_us / 2, 1000.0));
-    const auto until = started + std::chrono::duration_cast<Clock::duration>(budget);
-    for (uint32_t spins = 0; !answered(area.slot, x->block_posted); ++spins) {
-        cpu_relax();
-        if (spins % 64 != 0) continue;
-        const auto now = Clock::now();
-        if (now > until) {
-            x->late.fetch_add(1, std::memory_order_relaxed);
-            x->latency.add(std::chrono::duration<double, std::micro>(now - started).count(), buffer_us);
-            return;
-        }
-        if (now - started > 200us) std::this_thread::yield();
+    if (!wait_for_answer(*x, started + std::chrono::duration_cast<Clock::duration>(budget))) {
+        x->late.fetch_add(1, std::memory_order_relaxed);
+        x->latency.add(std::chrono::duration<double, std::micro>(Clock::now() - started).count(), buffer_us);
+        return;
     }
     const float* samples = shared_samples(x->shared, area.sample_slot);
     const int32_t channels = area.num_channels;

@@ -86,6 +86,7 @@ struct OutputArea {
 
 struct BlockArea {
     Slot slot;
+    std::atomic<uint32_t> client_sleeping;  // nonzero: the answer must wake the client (on slot.done)
     CallQueue calls;
     int64_t posted_at_ns;  // steady clock, both processes' (CLOCK_MONOTONIC, QueryPerformanceCounter)
     int64_t first_sample_number;
@@ -135,6 +136,7 @@ struct SharedHeader {
     int32_t max_samples;
     std::atomic<uint32_t> wake;             // bumped by every post: the worker sleeps on it
     std::atomic<uint32_t> worker_sleeping;  // nonzero: a post must wake the worker
+    std::atomic<int32_t> worker_cpu;        // where the worker spins (-1: unknown): the client does not spin there
     BlockArea block;
     ControlArea control;
     StatusArea status;
@@ -159,5 +161,8 @@ inline float* shared_samples(SharedHeader* header, uint32_t slot) {
 }
 
 static_assert(std::atomic<uint32_t>::is_always_lock_free, "the slots are shared between processes");
+
+// The CPU this thread runs on, -1 where that cannot be known cheaply (Linux: a vDSO call, no system call).
+int32_t current_cpu();
 
 }  // namespace pyproc::isolation

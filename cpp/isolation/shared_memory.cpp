@@ -1,5 +1,7 @@
 #include "shared_memory.h"
 
+#include "shared_layout.h"
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -12,6 +14,7 @@
 #include <windows.h>
 #else
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -28,6 +31,14 @@ extern "C" int __ulock_wake(uint32_t operation, void* address, uint64_t wake_val
 #endif
 
 namespace pyproc::isolation {
+
+int32_t current_cpu() {
+#if defined(__linux__)
+    return sched_getcpu();
+#else
+    return -1;
+#endif
+}
 
 namespace {
 
@@ -67,8 +78,10 @@ std::unique_ptr<SharedMemory> SharedMemory::create(size_t bytes) {
                                           windows_name(memory->name_, "").c_str());
     if (!memory->mapping_) throw std::runtime_error(windows_error("cannot make shared memory for the worker"));
     memory->data_ = MapViewOfFile(memory->mapping_, FILE_MAP_ALL_ACCESS, 0, 0, bytes);
-    memory->event_ = CreateEventW(nullptr, FALSE, FALSE, windows_name(memory->name_, "-wake").c_str());
-    if (!memory->data_ || !memory->event_) throw std::runtime_error(windows_error("cannot map the worker's memory"));
+    memory->events_[0] = CreateEventW(nullptr, FALSE, FALSE, windows_name(memory->name_, "-worker").c_str());
+    memory->events_[1] = CreateEventW(nullptr, FALSE, FALSE, windows_name(memory->name_, "-client").c_str());
+    if (!memory->data_ || !memory->events_[0] || !memory->events_[1])
+        throw std::runtime_error(windows_error("cannot map the worker's memory"));
     return memory;
 }
 
@@ -79,23 +92,26 @@ std::unique_ptr<SharedMemory> SharedMemory::open(const std::string& name, size_t
     memory->mapping_ = OpenFileMappingW(FILE_MAP_ALL_ACCESS, FALSE, windows_name(name, "").c_str());
     if (!memory->mapping_) throw std::runtime_error(windows_error("cannot open the shared memory " + name));
     memory->data_ = MapViewOfFile(memory->mapping_, FILE_MAP_ALL_ACCESS, 0, 0, bytes);
-    memory->event_ = OpenEventW(EVENT_MODIFY_STATE | SYNCHRONIZE, FALSE, windows_name(name, "-wake").c_str());
-    if (!memory->data_ || !memory->event_) throw std::runtime_error(windows_error("cannot map the shared memory " + name));
+    memory->events_[0] = OpenEventW(EVENT_MODIFY_STATE | SYNCHRONIZE, FALSE, windows_name(name, "-worker").c_str());
+    memory->events_[1] = OpenEventW(EVENT_MODIFY_STATE | SYNCHRONIZE, FALSE, windows_name(name, "-client").c_str());
+    if (!memory->data_ || !memory->events_[0] || !memory->events_[1])
+        throw std::runtime_error(windows_error("cannot map the shared memory " + name));
     return memory;
 }
 
 SharedMemory::~SharedMemory() {
     if (data_) UnmapViewOfFile(data_);
     if (mapping_) CloseHandle(mapping_);
-    if (event_) CloseHandle(event_);
+    for (void* event : events_)
+        if (event) CloseHandle(event);
 }
 
 void SharedMemory::forget_name() {}  // a mapping's name goes with its last handle
 
-void SharedMemory::ring(std::atomic<uint32_t>&) { SetEvent(event_); }
+void SharedMemory::ring(std::atomic<uint32_t>&, Bell bell) { SetEvent(events_[bell]); }
 
-void SharedMemory::sleep(std::atomic<uint32_t>& word, uint32_t seen, int64_t timeout_us) {
-    if (word.load() == seen) WaitForSingleObject(event_, static_cast<DWORD>((timeout_us + 999) / 1000));
+void SharedMemory::sleep(std::atomic<uint32_t>& word, uint32_t seen, int64_t timeout_us, Bell bell) {
+    if (word.load() == seen) WaitForSingleObject(events_[bell], static_cast<DWORD>((timeout_us + 999) / 1000));
 }
 
 #else
@@ -150,26 +166,26 @@ void SharedMemory::forget_name() {
 
 #if defined(__linux__)
 // Not FUTEX_PRIVATE: the word is shared between processes.
-void SharedMemory::ring(std::atomic<uint32_t>& word) {
+void SharedMemory::ring(std::atomic<uint32_t>& word, Bell) {
     syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word), FUTEX_WAKE, 1, nullptr, nullptr, 0);
 }
 
-void SharedMemory::sleep(std::atomic<uint32_t>& word, uint32_t seen, int64_t timeout_us) {
+void SharedMemory::sleep(std::atomic<uint32_t>& word, uint32_t seen, int64_t timeout_us, Bell) {
     const timespec timeout{static_cast<time_t>(timeout_us / 1000000), static_cast<long>(timeout_us % 1000000) * 1000L};
     syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word), FUTEX_WAIT, seen, &timeout, nullptr, 0);
 }
 #elif defined(__APPLE__)
-void SharedMemory::ring(std::atomic<uint32_t>& word) {
+void SharedMemory::ring(std::atomic<uint32_t>& word, Bell) {
     __ulock_wake(PYPROC_UL_COMPARE_AND_WAIT_SHARED, reinterpret_cast<void*>(&word), 0);
 }
 
-void SharedMemory::sleep(std::atomic<uint32_t>& word, uint32_t seen, int64_t timeout_us) {
+void SharedMemory::sleep(std::atomic<uint32_t>& word, uint32_t seen, int64_t timeout_us, Bell) {
     __ulock_wait(PYPROC_UL_COMPARE_AND_WAIT_SHARED, reinterpret_cast<void*>(&word), seen,
                  static_cast<uint32_t>(std::max<int64_t>(1, timeout_us)));
 }
 #else
-void SharedMemory::ring(std::atomic<uint32_t>&) {}  // the worker polls
-void SharedMemory::sleep(std::atomic<uint32_t>& word, uint32_t seen, int64_t) {
+void SharedMemory::ring(std::atomic<uint32_t>&, Bell) {}  // the sleeper polls
+void SharedMemory::sleep(std::atomic<uint32_t>& word, uint32_t seen, int64_t, Bell) {
     if (word.load() == seen) usleep(200);
 }
 #endif

@@ -26,10 +26,13 @@ public:
     // POSIX: the name goes once the worker has mapped it, so nothing is left behind if we die.
     void forget_name();
 
-    // Wakes the worker if it sleeps on `word` (after the word was changed).
-    void ring(std::atomic<uint32_t>& word);
+    // Two doorbells: the worker sleeps on one between requests, the client on the other while its
+    // buffer is being processed. On Linux and macOS a bell is the word itself; on Windows an event.
+    enum Bell { worker_bell = 0, client_bell = 1 };
+    // Wakes whoever sleeps on `word` (after the word was changed).
+    void ring(std::atomic<uint32_t>& word, Bell bell);
     // Sleeps while `word` still holds `seen`, at most timeout_us; may return early.
-    void sleep(std::atomic<uint32_t>& word, uint32_t seen, int64_t timeout_us);
+    void sleep(std::atomic<uint32_t>& word, uint32_t seen, int64_t timeout_us, Bell bell);
 
 private:
     SharedMemory() = default;
@@ -38,7 +41,7 @@ private:
     size_t bytes_ = 0;
     bool named_ = false;      // POSIX: the name still exists
     void* mapping_ = nullptr;  // Windows: the file mapping's handle
-    void* event_ = nullptr;    // Windows: the doorbell
+    void* events_[2] = {nullptr, nullptr};  // Windows: the doorbells
 };
 
 }  // namespace pyproc::isolation

@@ -1,6 +1,7 @@
 #include "PythonProcessor.h"
 
 #include <engine_text.h>
+#include <isolated_engine.h>
 #include <loader.h>
 
 #include <cstring>
@@ -16,6 +17,11 @@ const char* const pythonHomeParameter = "python_home";
 const char* const scriptParameter = "script_path";
 // The published plugin's name for the selected stream, so its chains load.
 const char* const streamParameter = "current_stream";
+// Ours alone: a chain that does not name them (the published plugin's, an earlier version's) runs the
+// module isolated, with the default deadline.
+const char* const executionParameter = "execution";
+const char* const deadlineParameter = "deadline_ms";
+constexpr double stuckAfterSeconds = 10;
 
 // The engine's text (cpp/common/engine_text.h), as a JUCE string.
 String engineText(size_t (*read)(const pyproc_instance*, char*, size_t), const pyproc_instance* instance) {
@@ -72,6 +78,22 @@ void PythonProcessor::registerParameters() {
                        "The Python file that defines class PyProcessor", String(), true);
     addSelectedStreamParameter(Parameter::PROCESSOR_SCOPE, streamParameter, "Stream",
                                "The stream whose data, events and spikes go to Python", {}, 0, true, true);
+    addCategoricalParameter(Parameter::PROCESSOR_SCOPE, executionParameter, "Run",
+                            "isolated: the module runs in a process of its own, so that a hang or a crash never stops "
+                            "the recording; in-process: on the GUI's audio thread, without copies (lowest latency)",
+                            {"isolated", "in-process"}, 0, true);
+    addFloatParameter(Parameter::PROCESSOR_SCOPE, deadlineParameter, "Deadline",
+                      "Isolated: how long a buffer waits for the module before it passes through untouched "
+                      "(0: half the buffer's duration)",
+                      "ms", 0.0f, 0.0f, 1000.0f, 0.5f, false);
+}
+
+bool PythonProcessor::isolated() const { return getParameter(executionParameter)->getValueAsString() != "in-process"; }
+
+void PythonProcessor::applyLimits() {
+    if (runner && instance)
+        runner->set_limits(instance, 1000.0 * static_cast<double>(getParameter(deadlineParameter)->getValue()),
+                           stuckAfterSeconds);
 }
 
 uint16 PythonProcessor::selectedStreamId() const {
@@ -154,8 +176,10 @@ void PythonProcessor::startPython() {
 
 void PythonProcessor::destroyInstance() {
     std::lock_guard<std::mutex> lock(engineMutex);
-    if (api && instance) api->destroy(instance);
+    if (runner && instance) runner->destroy(instance);
     instance = nullptr;
+    runner = nullptr;
+    lastState = -1;
     builtChannels = -1;
 }
 
@@ -169,13 +193,20 @@ void PythonProcessor::rebuildInstance() {
         destroyInstance();
         return;
     }
+    const bool wantIsolated = isolated();
     if (instance && streamId == builtStreamId && channels == builtChannels && sampleRate == builtSampleRate &&
-        script == builtScript)
+        script == builtScript && wantIsolated == builtIsolated)
         return;
     destroyInstance();
     std::lock_guard<std::mutex> lock(engineMutex);
-    instance = api->create(script.toRawUTF8(), channels, sampleRate, initialValuesJson().toRawUTF8());
-    api->set_host_fields(instance, hostFieldsJson().toRawUTF8());  // who we are, in the instance's live ring
+    // Isolated: create() returns at once, the module loads in its worker (syncModuleParameters runs
+    // again once it is ready: refreshStatus).
+    runner = wantIsolated ? pyproc::isolation::isolated_api(*pyproc::loader::loaded_engine()) : api;
+    instance = runner->create(script.toRawUTF8(), channels, sampleRate, initialValuesJson().toRawUTF8());
+    applyLimits();
+    runner->set_host_fields(instance, hostFieldsJson().toRawUTF8());  // who we are, in the instance's live ring
+    builtIsolated = wantIsolated;
+    lastState = runner->state(instance);
     builtStreamId = streamId;
     builtChannels = channels;
     builtSampleRate = sampleRate;
@@ -204,9 +235,10 @@ String PythonProcessor::initialValuesJson() const {
 // Registers a GUI parameter for each parameter the module declares (the engine's JSON); one that
 // exists already keeps its place. Called with engineMutex held, on the message thread.
 void PythonProcessor::syncModuleParameters() {
-    const size_t length = api->parameters(instance, nullptr, 0);
+    if (runner->state(instance) == PYPROC_LOADING) return;  // declared once loaded (refreshStatus)
+    const size_t length = runner->parameters(instance, nullptr, 0);
     std::string text(length + 1, '\0');
-    api->parameters(instance, text.data(), text.size());
+    runner->parameters(instance, text.data(), text.size());
     const var reply = JSON::parse(String::fromUTF8(text.c_str()));
     StringArray declared;
     const int channels = jmax(builtChannels, 1);
@@ -252,7 +284,7 @@ String PythonProcessor::requestModuleValue(Parameter* parameter, var& value) {
         // skips a block for it. The instance only goes away on this (the message) thread.
         char refusal[1024] = {0};
         if (!api || !instance) return name + ": no module is loaded";
-        if (api->set_parameter(instance, name.toRawUTF8(), engineForm.toRawUTF8(), refusal, sizeof refusal) != 0) {
+        if (runner->set_parameter(instance, name.toRawUTF8(), engineForm.toRawUTF8(), refusal, sizeof refusal) != 0) {
             lastRefusal = String::fromUTF8(refusal);
             return lastRefusal;
         }
@@ -282,7 +314,9 @@ void PythonProcessor::parameterValueChanged(Parameter* parameter) {
     if (name == pythonHomeParameter) {
         startPython();
         rebuildInstance();
-    } else if (name == scriptParameter || name == streamParameter) {
+    } else if (name == deadlineParameter) {
+        applyLimits();
+    } else if (name == scriptParameter || name == streamParameter || name == executionParameter) {
         if (name == scriptParameter) moduleValues.clear();  // another module: the old one's values mean nothing
         rebuildInstance();
     } else if (declaredParameters.contains(name)) {
@@ -299,7 +333,7 @@ void PythonProcessor::reload() {
     if (!api || !instance) return;
     {
         std::lock_guard<std::mutex> lock(engineMutex);
-        api->reload(instance);
+        lastState = runner->reload(instance);
         syncModuleParameters();
     }
     lastLoggedError.clear();
@@ -331,7 +365,7 @@ void PythonProcessor::process(AudioBuffer<float>& buffer) {
                              blockSpikes.data(),
                              blockSpikes.size()};
     pyproc_outputs out{};
-    api->run_block(instance, &block, &out);
+    runner->run_block(instance, &block, &out);
     blockSpikeRefs.clear();
     sendPythonOutputs(out, firstSample, numSamples);
     if (numSamples > 0 && builtSampleRate > 0) liveBufferUs = 1e6 * numSamples / builtSampleRate;
@@ -390,7 +424,7 @@ bool PythonProcessor::startAcquisition() {
     const DataStream* stream = builtStreamId ? getDataStream(builtStreamId) : nullptr;
     firstChannelIndex = stream && stream->getChannelCount() > 0 ? stream->getContinuousChannels()[0]->getGlobalIndex() : 0;
     std::lock_guard<std::mutex> lock(engineMutex);
-    if (api && instance) api->start_acquisition(instance);
+    if (api && instance) runner->start_acquisition(instance);
     return true;  // an errored module passes data through; it never stops acquisition
 }
 
@@ -398,7 +432,7 @@ bool PythonProcessor::stopAcquisition() {
     // The GUI stops its audio callbacks only after this: a block may still come, and skip.
     std::lock_guard<std::mutex> lock(engineMutex);
     deliverRecordingCalls(true);
-    if (api && instance) api->stop_acquisition(instance);
+    if (api && instance) runner->stop_acquisition(instance);
     return true;
 }
 
@@ -432,8 +466,8 @@ void PythonProcessor::deliverRecordingCalls(bool mayWait) {
     if (mayWait) lock.lock();
     else if (!lock.try_lock()) return;
     for (size_t i = 0; api && instance && i < pendingRecordingCalls; ++i) {  // in order: start, stop, start...
-        if (recordingCalls[i].start) api->start_recording(instance, recordingCalls[i].folder.data());
-        else api->stop_recording(instance);
+        if (recordingCalls[i].start) runner->start_recording(instance, recordingCalls[i].folder.data());
+        else runner->stop_recording(instance);
     }
     pendingRecordingCalls = 0;
     recordingCallsWaiting.store(false, std::memory_order_release);
@@ -446,16 +480,20 @@ void PythonProcessor::refreshStatus() {
     if (const auto* running = pyproc::loader::loaded_engine())
         next.pythonHome = "Python " + String(running->python_version) + " from " +
                           String(running->home.root.u8string()) + " (" + homeSource + ")";
+    next.isolated = instance ? builtIsolated : isolated();
     if (api && instance) {  // percentiles from the engine's histogram: here, never on the audio thread
         pyproc_latency latency{};
-        api->latency(instance, &latency);
+        runner->latency(instance, &latency);
         next.p50Us = latency.p50_us;
         next.p99Us = latency.p99_us;
         next.calls = latency.calls;
         next.overruns = latency.overruns;
+        next.late = latency.late;
     }
     const DataStream* stream = builtStreamId ? getDataStream(builtStreamId) : nullptr;
     next.bufferUs = liveBufferUs;
+    const double deadlineMs = static_cast<double>(getParameter(deadlineParameter)->getValue());
+    next.deadlineUs = deadlineMs > 0 ? 1000.0 * deadlineMs : next.bufferUs / 2;
     reapViewerLaunches();
     next.live = liveStatus();
     next.viewerUnavailable = viewerUnavailableReason();
@@ -471,11 +509,23 @@ void PythonProcessor::refreshStatus() {
     } else {
         // state, error and warnings may be read while the audio thread is in the engine: the
         // status never holds engineMutex, so it never makes the audio thread skip a block.
-        const int state = api->state(instance);
+        const int state = runner->state(instance);
+        if (state != lastState && (state == PYPROC_READY || state == PYPROC_ERRORED) && lastState == PYPROC_LOADING) {
+            std::lock_guard<std::mutex> lock(engineMutex);  // the module loaded in its worker: its parameters
+            syncModuleParameters();
+        }
+        lastState = state;
         if (state == PYPROC_ERRORED) {
             next.stage = Stage::errored;
             next.headline = "error in " + scriptName;
-            next.details = engineText(api->error_text, instance);
+            next.details = engineText(runner->error_text, instance);
+        } else if (state == PYPROC_LOADING) {
+            next.stage = Stage::loading;
+            next.headline = "loading: " + scriptName;
+        } else if (state == PYPROC_CRASHED || state == PYPROC_STUCK) {
+            next.stage = state == PYPROC_CRASHED ? Stage::crashed : Stage::stuck;
+            next.headline = (state == PYPROC_CRASHED ? "crashed: " : "stuck: ") + scriptName;
+            next.details = engineText(runner->error_text, instance);
         } else if (state == PYPROC_READY) {
             next.stage = Stage::ready;
             next.headline = "ready: " + scriptName;
@@ -483,7 +533,7 @@ void PythonProcessor::refreshStatus() {
             next.stage = Stage::noModule;
             next.headline = "no module";
         }
-        moduleWarnings = engineText(api->warning_text, instance);
+        moduleWarnings = engineText(runner->warning_text, instance);
     }
     // Every warning that applies, one per line: they are derived anew each time.
     StringArray warnings;
@@ -497,7 +547,8 @@ void PythonProcessor::refreshStatus() {
                      String(found->second.spikes->getTotalSamples()) + " samples)");
     warnings.removeEmptyStrings();
     next.warning = warnings.joinIntoString("\n");
-    if (next.stage == Stage::errored) logNewError(next.details);
+    if (next.stage == Stage::errored || next.stage == Stage::crashed || next.stage == Stage::stuck)
+        logNewError(next.details);
     ScopedLock lock(statusLock);
     current = next;
 }
@@ -506,7 +557,7 @@ void PythonProcessor::refreshStatus() {
 // viewer.json in the ring file's folder (that folder is the live dir: its rule stays in the engine).
 // Message thread.
 var PythonProcessor::liveStatus() {
-    var live = api && instance ? JSON::parse(engineText(api->live_status, instance)) : var();
+    var live = api && instance ? JSON::parse(engineText(runner->live_status, instance)) : var();
     if (!live.isObject()) {
         auto* none = new DynamicObject();
         none->setProperty("path", "");
@@ -612,7 +663,7 @@ PythonProcessor::Status PythonProcessor::status() const {
 
 String PythonProcessor::statusJson() const {
     const Status now = status();
-    static const char* const stages[] = {"no_python", "no_module", "ready", "errored"};
+    static const char* const stages[] = {"no_python", "no_module", "ready", "errored", "loading", "crashed", "stuck"};
     auto* object = new DynamicObject();
     object->setProperty("state", stages[static_cast<int>(now.stage)]);
     object->setProperty("headline", now.headline);
@@ -624,6 +675,9 @@ String PythonProcessor::statusJson() const {
     object->setProperty("buffer_us", now.bufferUs);
     object->setProperty("calls", (int64) now.calls);
     object->setProperty("overruns", (int64) now.overruns);
+    object->setProperty("mode", now.isolated ? "isolated" : "in-process");
+    object->setProperty("late", (int64) now.late);
+    object->setProperty("deadline_us", now.deadlineUs);
     object->setProperty("live", now.live);
     return JSON::toString(var(object), true);
 }

@@ -15,13 +15,13 @@
 #include <memory>
 #include <mutex>
 
-#include "../engine/engine_api.h"
+#include <engine_api.h>
 #include <child_process.h>
 
 class PythonProcessor : public GenericProcessor, private juce::Timer {
 public:
     // What the editor and `GET config status` show.
-    enum class Stage { noPython, noModule, ready, errored };
+    enum class Stage { noPython, noModule, ready, errored, loading, crashed, stuck };
 
     struct Status {
         Stage stage = Stage::noPython;
@@ -31,6 +31,9 @@ public:
         String warning;       // e.g. "restart the GUI to use another Python Home"
         double p50Us = 0, p99Us = 0, bufferUs = 0;
         uint64 calls = 0, overruns = 0;
+        bool isolated = true;   // the module runs in a worker process of its own
+        uint64 late = 0;        // isolated: buffers that passed through untouched (late, loading or gone)
+        double deadlineUs = 0;  // isolated: how long a buffer waits for the module
         // The engine's live_status ({"path", "error", "names"}) and "viewer": the running viewer's
         // URL from viewer.json beside the ring file, or null.
         var live;
@@ -86,6 +89,8 @@ private:
     String requestModuleValue(Parameter* parameter, var& value);
     String initialValuesJson() const;
     void destroyInstance();
+    bool isolated() const;
+    void applyLimits();
     void refreshStatus();
     void logNewError(const String& error);
     void sendPythonOutputs(const pyproc_outputs& out, int64 firstSample, int numSamples);
@@ -98,8 +103,10 @@ private:
     void reapViewerLaunches();
     String viewerUnavailableReason() const;
 
-    const pyproc_engine_api* api = nullptr;
+    const pyproc_engine_api* api = nullptr;     // the engine, in this process
+    const pyproc_engine_api* runner = nullptr;  // the instance's: the engine, or isolation's table over it
     pyproc_instance* instance = nullptr;
+    int lastState = -1;  // the instance's state at the last status: a module done loading declares its parameters
     // Serializes engine calls on this instance; the audio thread only ever tries it.
     std::mutex engineMutex;
 
@@ -126,6 +133,7 @@ private:
     int builtChannels = -1;
     double builtSampleRate = 0;
     String builtScript;
+    bool builtIsolated = true;
     int firstChannelIndex = 0;  // of the built stream in the GUI's buffer, set at acquisition start
 
     std::map<uint16, StreamOutputs> outputs;

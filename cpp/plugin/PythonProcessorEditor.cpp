@@ -4,10 +4,15 @@
 
 namespace {
 
+constexpr int kOwnWidth = 345;  // our controls; the module's parameters take columns to the right
+
 Colour stageColour(PythonProcessor::Stage stage) {
     switch (stage) {
         case PythonProcessor::Stage::ready: return Colour(0xff2e7d32);
         case PythonProcessor::Stage::errored: return Colour(0xffc62828);
+        case PythonProcessor::Stage::crashed: return Colour(0xffc62828);
+        case PythonProcessor::Stage::stuck: return Colour(0xff8e24aa);
+        case PythonProcessor::Stage::loading: return Colour(0xff1565c0);
         case PythonProcessor::Stage::noPython: return Colour(0xffef6c00);
         default: return Colour(0xff616161);
     }
@@ -17,7 +22,7 @@ Colour stageColour(PythonProcessor::Stage stage) {
 
 PythonProcessorEditor::PythonProcessorEditor(PythonProcessor* processor)
     : GenericEditor(processor), pythonProcessor(processor) {
-    desiredWidth = 240;
+    desiredWidth = kOwnWidth;
     addSelectedStreamParameterEditor(Parameter::PROCESSOR_SCOPE, "current_stream", 10, 25);
 
     for (auto* button : {&scriptButton, &homeButton, &reloadButton, &stateButton, &liveViewButton})
@@ -38,6 +43,12 @@ PythonProcessorEditor::PythonProcessorEditor(PythonProcessor* processor)
     latencyLabel.setFont(FontOptions(12.0f));
     latencyLabel.setBounds(10, 102, 145, 18);
     addAndMakeVisible(latencyLabel);
+    // How the module runs, and (isolated) its deadline and the buffers that passed it by.
+    addComboBoxParameterEditor(Parameter::PROCESSOR_SCOPE, "execution", 240, 22);
+    addBoundedValueParameterEditor(Parameter::PROCESSOR_SCOPE, "deadline_ms", 240, 60);
+    lateLabel.setFont(FontOptions(12.0f));
+    lateLabel.setBounds(240, 102, 100, 18);
+    addAndMakeVisible(lateLabel);
     pythonProcessor->onModuleParametersChanged = [safe = Component::SafePointer<PythonProcessorEditor>(this)] {
         if (safe != nullptr) safe->showModuleParameters();
     };
@@ -51,7 +62,7 @@ PythonProcessorEditor::~PythonProcessorEditor() {
 }
 
 void PythonProcessorEditor::showModuleParameters() {
-    constexpr int left = 240, columnWidth = 175, rowHeight = 34, rows = 3;
+    constexpr int left = kOwnWidth, columnWidth = 175, rowHeight = 34, rows = 3;
     for (auto* old : moduleEditors) parameterEditors.removeObject(old);
     moduleEditors.clear();
     const StringArray names = pythonProcessor->moduleParameterNames();
@@ -98,6 +109,10 @@ void PythonProcessorEditor::timerCallback() {
                             (status.bufferUs > 0 ? " of " + String(status.bufferUs / 1000.0, 1) + " ms" : String()));
     latencyLabel.setColour(Label::textColourId,
                            status.p99Us > status.bufferUs && status.calls > 0 ? Colours::red : Colours::black);
+    lateLabel.setText(status.isolated ? "late: " + String(status.late) : String(), dontSendNotification);
+    lateLabel.setTooltip("Buffers that passed through untouched: the module was late (deadline " +
+                         String(status.deadlineUs / 1000.0, 2) + " ms), loading, stuck or gone");
+    lateLabel.setColour(Label::textColourId, status.late > 0 ? Colours::darkred : Colours::black);
     liveViewButton.setEnabled(status.viewerUnavailable.isEmpty());
     const String viewer = status.live["viewer"].toString();
     liveViewButton.setTooltip(status.viewerUnavailable.isNotEmpty()

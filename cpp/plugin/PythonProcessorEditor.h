@@ -27,6 +27,7 @@ private:
     TextButton liveViewButton{"Live view"};
     TextButton stateButton;
     Label latencyLabel;
+    Label lateLabel;
     std::unique_ptr<FileChooser> chooser;
     Array<ParameterEditor*> moduleEditors;  // owned by parameterEditors
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -17,6 +18,9 @@
 
 #if !defined(_WIN32)
 #include <unistd.h>
+#endif
+#if defined(__linux__)
+#include <sys/prctl.h>
 #endif
 
 namespace {
@@ -107,14 +111,29 @@ private:
 
     static void answer(Slot& slot) { slot.done.store(slot.posted.load(std::memory_order_relaxed), std::memory_order_release); }
 
+    // The buffer's answer, waking the client if it went to sleep waiting for it.
+    void answer_block() {
+        BlockArea& block = shared_.block;
+        block.slot.done.store(block.slot.posted.load(std::memory_order_relaxed), std::memory_order_seq_cst);
+        if (block.client_sleeping.load(std::memory_order_seq_cst)) memory_.ring(block.slot.done, SharedMemory::client_bell);
+    }
+
     // Waking a sleeping process costs tens to hundreds of microseconds (more on a VM), so the worker
-    // learns the buffers' rhythm and spins from shortly before the next one is due until it comes;
+    // learns the buffers' rhythm and spins from shortly before the next one is due (0.5 ms, plus three
+    // times the rhythm's jitter and twice a timed sleep's lateness) until it comes;
     // between buffers, and whenever the rhythm is unknown or broken, it sleeps until rung.
     void wait_for_work(uint32_t seen) {
         const int64_t now = now_ns();
         if (gap_ns_ > 0) {
             const int64_t due = last_post_ns_ + gap_ns_;
-            if (now < due - kSpinLeadNs) return sleep_until_rung(seen, (due - kSpinLeadNs - now) / 1000 + 1);
+            const int64_t lead = kSpinLeadNs + 3 * jitter_ns_ + 2 * oversleep_ns_;
+            if (now < due - lead) {
+                sleep_until_rung(seen, (due - lead - now) / 1000 + 1);
+                const int64_t woke = now_ns();
+                if (!pending(shared_.control.slot) && !pending(shared_.block.slot) && woke < due)
+                    oversleep_ns_ = (oversleep_ns_ * 7 + std::max<int64_t>(0, woke - (due - lead))) / 8;
+                return;
+            }
             if (now < due + std::max<int64_t>(gap_ns_ / 4, 1000000)) return spin_until_posted(due + gap_ns_ / 4);
         }
         spin_until_posted(now + 30000);
@@ -124,13 +143,15 @@ private:
     void spin_until_posted(int64_t until_ns) {
         for (uint32_t spins = 0;; ++spins) {
             if (pending(shared_.control.slot) || pending(shared_.block.slot)) return;
-            if (spins % 64 == 0 && now_ns() > until_ns) return;
+            if (spins % 64 != 0) continue;
+            shared_.worker_cpu.store(current_cpu(), std::memory_order_relaxed);
+            if (now_ns() > until_ns) return;
         }
     }
 
     void sleep_until_rung(uint32_t seen, int64_t timeout_us) {
         shared_.worker_sleeping.store(1, std::memory_order_seq_cst);
-        if (shared_.wake.load(std::memory_order_seq_cst) == seen) memory_.sleep(shared_.wake, seen, timeout_us);
+        if (shared_.wake.load(std::memory_order_seq_cst) == seen) memory_.sleep(shared_.wake, seen, timeout_us, SharedMemory::worker_bell);
         shared_.worker_sleeping.store(0, std::memory_order_relaxed);
     }
 
@@ -138,8 +159,12 @@ private:
     // pause (acquisition stopped) is not a gap.
     void learn_rhythm(int64_t posted_ns) {
         const int64_t gap = posted_ns - last_post_ns_;
-        if (last_post_ns_ > 0 && gap > 0 && gap < 1000000000) gap_ns_ = gap_ns_ > 0 ? (gap_ns_ * 7 + gap) / 8 : gap;
-        else gap_ns_ = 0;
+        if (last_post_ns_ > 0 && gap > 0 && gap < 1000000000) {
+            if (gap_ns_ > 0) jitter_ns_ = (jitter_ns_ * 7 + std::min(std::abs(gap - gap_ns_), gap_ns_ / 4)) / 8;
+            gap_ns_ = gap_ns_ > 0 ? (gap_ns_ * 7 + gap) / 8 : gap;
+        } else {
+            gap_ns_ = jitter_ns_ = 0;
+        }
         last_post_ns_ = posted_ns;
     }
 
@@ -189,7 +214,7 @@ private:
         if (instance_) api_->run_block(instance_, &inputs, &out);
         append(block.out, out);
         block.sample_slot = free_slot();
-        answer(block.slot);
+        answer_block();
         publish_if_changed();
     }
 
@@ -305,6 +330,9 @@ private:
     int32_t published_state_ = -1;
     int64_t last_post_ns_ = 0;
     int64_t gap_ns_ = 0;  // 0: no rhythm known
+    int64_t jitter_ns_ = 0;  // the gaps' mean deviation from gap_ns_: the spin starts 3 of them early
+    int64_t oversleep_ns_ = 0;
+    char trace_ = '-';  // how late a timed sleep ends, on average: the spin starts 2 of them early
     std::chrono::steady_clock::time_point last_publish_{};
 };
 
@@ -312,6 +340,9 @@ private:
 
 int main(int argc, char** argv) {
     const Arguments arguments = parse(argc, argv);
+#if defined(__linux__)
+    prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);  // timed sleeps end on time: the rhythm's spin starts when planned
+#endif
     leave_with_parent(arguments.parent);
     std::unique_ptr<SharedMemory> memory;
     try {

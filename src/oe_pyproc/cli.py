@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print the host's JSON summary")
     run.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                      help="a value of one of the module's parameters (repeatable)")
+    add_mode_flags(run)
     run.set_defaults(handler=command_run)
 
     new = commands.add_parser("new", help="write a new module from a template")
@@ -54,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--python-home", type=Path, default=None)
     check.add_argument("--no-run", action="store_true", help="only read the script, do not run it")
     check.add_argument("--json", action="store_true")
+    add_mode_flags(check)
     check.set_defaults(handler=command_check)
 
     bench = commands.add_parser("bench", help="a module's latency per buffer against the real-time budget")
@@ -67,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--no-search", action="store_true", help="skip the search for the largest channel count")
     bench.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                        help="a value of one of the module's parameters (repeatable)")
+    add_mode_flags(bench)
     bench.set_defaults(handler=command_bench)
     add_env_commands(commands)
 
@@ -149,9 +152,17 @@ def latency_table(summary: dict) -> Table:
     return table
 
 
-def param_flags(params) -> list:
-    """--param NAME=VALUE for pyproc-host, once per value."""
-    return [flag for param in params for flag in ("--param", param)]
+def add_mode_flags(parser: argparse.ArgumentParser) -> None:
+    modes = parser.add_mutually_exclusive_group()
+    modes.add_argument("--isolated", dest="mode", action="store_const", const="--isolated",
+                       help="run the module in a worker process of its own, as the GUI does by default")
+    modes.add_argument("--in-process", dest="mode", action="store_const", const="--in-process",
+                       help="run the module in the host's process, without copies (the default here)")
+
+
+def param_flags(params, mode=None) -> list:
+    """--param NAME=VALUE for pyproc-host, once per value, and the mode's flag if one was given."""
+    return [flag for param in params for flag in ("--param", param)] + ([mode] if mode else [])
 
 
 def command_run(args: argparse.Namespace, console: Console) -> int:
@@ -160,7 +171,7 @@ def command_run(args: argparse.Namespace, console: Console) -> int:
             return command_run(argparse.Namespace(**{**vars(args), "output": str(Path(scratch) / "out"),
                                                      "output_is_scratch": True}), console)
     python_home = args.python_home or current_python_home()
-    extra = param_flags(args.param)
+    extra = param_flags(args.param, args.mode)
     if args.view:
         extra.append("--realtime")
         open_viewer(Console(stderr=True) if args.json else console)  # --json: stdout is the summary's
@@ -244,7 +255,8 @@ def command_new(args: argparse.Namespace, console: Console) -> int:
 def command_check(args: argparse.Namespace, console: Console) -> int:
     from oe_pyproc.contract import check_script, exit_status, findings_as_json, render
 
-    findings = check_script(Path(args.script), args.python_home, run=not args.no_run)
+    findings = check_script(Path(args.script), args.python_home, run=not args.no_run,
+                            host_flags=[args.mode] if args.mode else [])
     if args.json:
         print(findings_as_json(findings))
     else:
@@ -259,7 +271,8 @@ def command_bench(args: argparse.Namespace, console: Console) -> int:
     script = Path(args.script)
     try:
         with console.status(f"measuring {script.name} at {args.channels} channels"):
-            run = measure(script, python_home, args.channels, args.rate, args.block, args.blocks, param_flags(args.param))
+            run = measure(script, python_home, args.channels, args.rate, args.block, args.blocks,
+                          param_flags(args.param, args.mode))
         for line in budget_lines([run]):
             console.print(line, highlight=False)
         verdict = "[green]fits[/]" if run.fits else "[red]does not fit[/]"
@@ -274,7 +287,7 @@ def command_bench(args: argparse.Namespace, console: Console) -> int:
         if not args.no_search:
             with console.status("searching the largest channel count that fits"):
                 best = largest_fitting(script, python_home, args.rate, args.block, min(args.blocks, 60), start=16,
-                                       extra=param_flags(args.param))
+                                       extra=param_flags(args.param, args.mode))
             if best is None:
                 console.print("[red]✗[/] not even 16 channels fit the budget on this machine")
             else:

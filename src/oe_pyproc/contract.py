@@ -451,7 +451,7 @@ def _process_line(script: Optional[Script]) -> Optional[int]:
 
 
 def run_findings(path: str, python_home: Optional[Path], script: Optional[Script] = None,
-                 echo: Optional[Callable[[str], None]] = None) -> List[Finding]:
+                 echo: Optional[Callable[[str], None]] = None, host_flags: Sequence[str] = ()) -> List[Finding]:
     """Runs the script through pyproc-host on a short synthetic signal and turns the summary into findings."""
     from oe_pyproc.host import HostNotFound, current_python_home, host_command, run_host
 
@@ -464,7 +464,7 @@ def run_findings(path: str, python_home: Optional[Path], script: Optional[Script
 
     try:
         command = host_command([path], python_home or current_python_home(), input_source=CHECK_INPUT,
-                               extra=["--timeout", str(CHECK_TIMEOUT_S)])
+                               extra=["--timeout", str(CHECK_TIMEOUT_S), *host_flags])
     except HostNotFound as error:
         return [Finding(WARN, path, None, "not run through the engine: %s" % error)]
     run = run_host(command, echo=capture)
@@ -474,7 +474,11 @@ def run_findings(path: str, python_home: Optional[Path], script: Optional[Script
         return [Finding(FAIL, path, line, "the engine could not run the script: %s" % run.reason, output)]
     instance = run.summary["instances"][0]
     findings = []
-    if instance.get("error"):
+    if instance.get("state") in ("crashed", "stuck"):  # isolated: the worker died, or a call never returned
+        error = instance.get("error") or instance["state"]
+        at = re.findall(r'File "%s", line (\d+)' % re.escape(str(path)), error)
+        findings.append(Finding(FAIL, path, int(at[0]) if at else None, error.splitlines()[0], error))
+    elif instance.get("error"):
         error = instance["error"]
         findings.append(Finding(FAIL, path, traceback_line(error, path),
                                 "%s raised %s" % (_where(error), exception_text(error)), error))
@@ -534,18 +538,18 @@ def static_findings(script: Script, checks: Sequence[Callable[[Script], Iterable
 
 
 def check_script(path: Union[str, os.PathLike], python_home: Optional[Path] = None, run: bool = True,
-                 echo: Optional[Callable[[str], None]] = None) -> List[Finding]:
+                 echo: Optional[Callable[[str], None]] = None, host_flags: Sequence[str] = ()) -> List[Finding]:
     """Static checks, then (with `run` and no fail) a short run through the real engine.
 
     `echo` receives each line the module prints during the run (by default it is only kept, in the
-    detail of the ok finding)."""
+    detail of the ok finding); `host_flags` go to pyproc-host (--isolated)."""
     parsed = parse_script(path)
     if isinstance(parsed, Finding):
         return [parsed]
     findings = static_findings(parsed)
     findings.sort(key=lambda f: (f.line or 0))
     if run and not any(f.status == FAIL for f in findings):
-        findings.extend(run_findings(parsed.path, python_home, parsed, echo))
+        findings.extend(run_findings(parsed.path, python_home, parsed, echo, host_flags))
     return findings
 
 

@@ -21,6 +21,9 @@ ENGINE_NAME = {
     WINDOWS: re.compile(r"^pyproc_engine_cp3\d+\.dll$"),
 }
 
+# The isolated mode's worker program: beside the engines, where the plugin looks for it.
+WORKER_NAME = {LINUX: "pyproc-worker", MACOS: "pyproc-worker", WINDOWS: "pyproc-worker.exe"}
+
 
 class PackageError(ValueError):
     pass
@@ -31,10 +34,12 @@ def plugin_zip_name(system: str, version: str) -> str:
 
 
 def bundled_engines(system: str) -> List[Path]:
-    """The engines installed with this package (one per Python version built)."""
+    """The engines installed with this package (one per Python version built), and the worker beside them."""
     from .host import BUNDLED_ENGINES
 
-    return sorted(path for path in BUNDLED_ENGINES.glob("*") if ENGINE_NAME[system].match(path.name))
+    found = sorted(path for path in BUNDLED_ENGINES.glob("*") if ENGINE_NAME[system].match(path.name))
+    worker = BUNDLED_ENGINES / WORKER_NAME[system]
+    return found + ([worker] if worker.is_file() else [])
 
 
 def zip_entries(plugin: Path, engines: Sequence[Path], system: str) -> List[Tuple[str, Optional[Path]]]:
@@ -73,13 +78,13 @@ def _check_inputs(plugin: Path, engines: Sequence[Path], system: str) -> None:
         raise PackageError(f"the plugin {plugin} does not exist: build it with -DGUI_BASE_DIR=<plugin-GUI checkout>")
     if plugin.suffix != suffix:
         raise PackageError(f"{plugin.name} is not a {ZIP_OS[system]} plugin (expected a {suffix} file)")
-    if not engines:
+    if not [engine for engine in engines if engine.name != WORKER_NAME[system]]:
         raise PackageError("no engine to package: the zip needs at least the engine for Python 3.10 "
                            "(pass --engine, or install the package so that oe_pyproc/engines/ holds one)")
     for engine in engines:
         if not engine.is_file():
             raise PackageError(f"the engine {engine} does not exist")
-        if not ENGINE_NAME[system].match(engine.name):
+        if engine.name != WORKER_NAME[system] and not ENGINE_NAME[system].match(engine.name):
             raise PackageError(f"{engine.name} is not a {ZIP_OS[system]} engine name "
                                f"(the loader looks for names like {_example_engine(system)})")
     names = [engine.name for engine in engines]

@@ -1,0 +1,182 @@
+"""Isolated mode at the desk: pyproc-host runs each module in a worker process (cpp/isolation), through
+the same code as the GUI plugin. A module that stalls, loops, segfaults, aborts, exits or is killed
+never takes the run down: every buffer is in the recording, doubled where the module ran and
+untouched where it did not, and the summary names the cause with the Python stack."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import continuous_int16
+from oe_pyproc.host import HostRun, current_python_home, host_command, run_host
+from support import wait_until
+
+MISBEHAVING = Path(__file__).parent / "misbehaving"
+BLOCK = 1000
+AT_BUFFER = 10
+
+
+def source(seconds: float) -> str:
+    return f"synthetic:channels=4,rate=30000,seconds={seconds},block={BLOCK}"
+
+
+def run_isolated(script: str, tmp_path: Path, seconds: float, *extra: str, during=None):
+    """Runs tests/misbehaving/SCRIPT isolated, at real time (so that a stall costs buffers), misbehaving
+    at buffer AT_BUFFER (those that declare it); DURING(host_process) runs beside it. Returns the run and
+    its recording's folder."""
+    output = tmp_path / "out"
+    declares = "at_buffer" in (MISBEHAVING / script).read_text()
+    command = host_command([str(MISBEHAVING / script)], current_python_home(), input_source=source(seconds),
+                           output=str(output),
+                           extra=["--isolated", "--realtime", "--deadline-ms", "50", "--timeout", "60",
+                                  *(["--param", f"at_buffer={AT_BUFFER}"] if declares else []), *extra])
+    if during is None:
+        return run_host(command, echo=lambda line: None), output
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        during(process)
+    finally:
+        stdout, stderr = process.communicate(timeout=90)
+    return HostRun(process.returncode, json.loads(stdout) if stdout.strip() else None, stderr, command), output
+
+
+@pytest.fixture(scope="module")
+def doubled(tmp_path_factory) -> np.ndarray:
+    """The recording of the well-behaved twin (in-process): the whole input doubled."""
+    output = tmp_path_factory.mktemp("reference") / "out"
+    run = run_host(host_command([str(MISBEHAVING / "doubles.py")], current_python_home(), input_source=source(6),
+                                output=str(output)), echo=lambda line: None)
+    assert run.returncode == 0, run.stderr
+    return continuous_int16(output).astype(np.int64)
+
+
+def block_kinds(recorded: np.ndarray, doubled: np.ndarray) -> list:
+    """Per buffer of the recording: "doubled" (equal to the well-behaved run) or "untouched" (half of it,
+    within the int16 rounding of both); anything else fails the test."""
+    kinds = []
+    for start in range(0, len(recorded), BLOCK):
+        got = recorded[start:start + BLOCK].astype(np.int64)
+        want = doubled[start:start + BLOCK]
+        if np.array_equal(got, want):
+            kinds.append("doubled")
+        elif np.abs(2 * got - want).max() <= 2 and np.abs(want).max() > 20:
+            kinds.append("untouched")
+        else:
+            raise AssertionError(f"buffer {start // BLOCK} is neither the module's output nor its input")
+    return kinds
+
+
+def check_recording(output: Path, doubled: np.ndarray, seconds: float, late: int) -> list:
+    """Every sample of the run is recorded, each buffer doubled or untouched, and as many untouched as
+    the summary counts late. Returns the kinds."""
+    recorded = continuous_int16(output)
+    assert len(recorded) == int(seconds * 30000)
+    kinds = block_kinds(recorded, doubled[:len(recorded)])
+    assert kinds.count("untouched") == late
+    return kinds
+
+
+def workers_of(host_pid: int) -> list:
+    """The pyproc-worker processes started by the host HOST_PID (by their --parent argument)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            arguments = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if arguments and arguments[0].endswith(b"pyproc-worker") and str(host_pid).encode() in arguments:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.parametrize("script, cause, line", [
+    ("segfaults.py", "killed by SIGSEGV", 'segfaults.py", line 17 in process'),
+    ("aborts.py", "killed by SIGABRT", 'aborts.py", line 17 in process'),
+    ("exits.py", "exited with status 3", None),
+])
+def test_a_module_that_dies_leaves_every_buffer_recorded_and_names_the_cause(script, cause, line, tmp_path,
+                                                                            doubled):
+    run, output = run_isolated(script, tmp_path, 2)
+    instance = run.summary["instances"][0]
+    assert instance["state"] == "crashed", instance
+    assert instance["error"].startswith("the module's process died: " + cause), instance["error"]
+    if line:
+        assert line in instance["error"]  # faulthandler's stack of the dying thread
+    assert run.returncode == 1 and f"crashed: the module's process died: {cause}" in run.reason
+    kinds = check_recording(output, doubled, 2, instance["late"])
+    assert kinds[:AT_BUFFER - 1].count("doubled") >= AT_BUFFER - 3  # before: the module ran (a late one may pass)
+    assert set(kinds[AT_BUFFER - 1:]) == {"untouched"}  # from the fatal buffer on: the input, unchanged
+
+
+def test_a_stall_costs_only_the_buffers_it_spans(tmp_path, doubled):
+    run, output = run_isolated("stalls.py", tmp_path, 5)
+    instance = run.summary["instances"][0]
+    assert instance["state"] == "ready" and run.returncode == 0, instance
+    kinds = check_recording(output, doubled, 5, instance["late"])
+    # The stalled buffer and those of the next 3 s pass through; then the module runs again.
+    assert kinds[AT_BUFFER - 1] == "untouched"
+    assert 80 <= kinds.count("untouched") <= 100
+    assert kinds[-20:] == ["doubled"] * 20
+
+
+def test_an_endless_loop_is_called_stuck_with_its_stack_and_stopped_at_the_end(tmp_path, doubled):
+    started = time.monotonic()
+    run, output = run_isolated("loops_forever.py", tmp_path, 3, "--stuck-after", "1")
+    assert time.monotonic() - started < 20  # stop acquisition does not wait for the loop
+    instance = run.summary["instances"][0]
+    assert instance["state"] == "crashed", instance
+    assert "stuck: a call into the module has not returned for" in instance["error"]
+    assert 'loops_forever.py", line 14 in process' in instance["error"]
+    kinds = check_recording(output, doubled, 3, instance["late"])
+    assert set(kinds[AT_BUFFER - 1:]) == {"untouched"}
+
+
+def test_an_endless_loop_in_init_is_stuck_while_loading_and_the_data_pass(tmp_path, doubled):
+    run, output = run_isolated("loops_in_init.py", tmp_path, 1, "--stuck-after", "1")
+    instance = run.summary["instances"][0]
+    assert instance["state"] == "crashed", instance
+    assert "stuck: loading the module (its import or __init__) has not returned" in instance["error"]
+    assert 'loops_in_init.py", line 7 in __init__' in instance["error"]
+    assert set(check_recording(output, doubled, 1, instance["late"])) == {"untouched"}
+
+
+def test_a_worker_killed_from_outside_is_reported_and_no_worker_outlives_the_host(tmp_path, doubled):
+    workers = []
+
+    def kill_the_worker(process):
+        workers.extend(wait_until(lambda: workers_of(process.pid), "the host to start its worker", 20))
+        time.sleep(1)
+        os.kill(workers[0], signal.SIGKILL)
+
+    run, output = run_isolated("doubles.py", tmp_path, 3, during=kill_the_worker)
+    instance = run.summary["instances"][0]
+    assert instance["state"] == "crashed" and "killed by SIGKILL" in instance["error"], instance
+    kinds = check_recording(output, doubled, 3, instance["late"])
+    assert kinds[0] == "doubled" and kinds[-1] == "untouched"
+    assert not Path(f"/proc/{workers[0]}").exists()  # reaped: not even a zombie
+
+
+def test_a_worker_ends_with_its_host(tmp_path):
+    """A host killed outright (no chance to stop its worker): the worker sees its parent go and ends."""
+    command = host_command([str(MISBEHAVING / "doubles.py")], current_python_home(), input_source=source(30),
+                           extra=["--isolated", "--realtime"])
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        (worker,) = wait_until(lambda: workers_of(process.pid), "the host to start its worker", 20)
+        process.kill()
+        process.wait()
+        wait_until(lambda: not Path(f"/proc/{worker}").exists() or
+                   (Path(f"/proc/{worker}/stat").read_text().split()[2] == "Z"),
+                   "the worker to end after its host", 5)
+    finally:
+        if process.poll() is None:
+            process.kill()

@@ -331,8 +331,7 @@ private:
     int64_t last_post_ns_ = 0;
     int64_t gap_ns_ = 0;  // 0: no rhythm known
     int64_t jitter_ns_ = 0;  // the gaps' mean deviation from gap_ns_: the spin starts 3 of them early
-    int64_t oversleep_ns_ = 0;
-    char trace_ = '-';  // how late a timed sleep ends, on average: the spin starts 2 of them early
+    int64_t oversleep_ns_ = 0;  // how late a timed sleep ends, on average: the spin starts 2 of them early
     std::chrono::steady_clock::time_point last_publish_{};
 };
 

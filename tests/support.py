@@ -1,4 +1,5 @@
-"""Helpers the tests share: polling for a condition, a free local port, and small programs built for a test."""
+"""Helpers the tests share: polling for a condition, a free local port, small programs built for a test, and
+the isolated mode's worker processes of a parent."""
 from __future__ import annotations
 
 import shutil
@@ -44,3 +45,20 @@ def build_helper(output: Path, sources: Sequence[Path], what: str, includes: Seq
     subprocess.run([compiler, *standard, "-O2", *flags, *[f"-I{folder}" for folder in includes], "-o", str(output),
                     *map(str, sources)], check=True)
     return output
+
+
+def workers_of(parent_pid: int) -> list:
+    """The pids of the pyproc-worker processes started by PARENT_PID (named by their --parent argument),
+    zombies included."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            arguments = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if arguments and arguments[0].endswith(b"pyproc-worker") and b"--parent" in arguments and \
+                arguments[arguments.index(b"--parent") + 1:][:1] == [str(parent_pid).encode()]:
+            found.append(int(entry.name))
+    return found

@@ -21,7 +21,7 @@ import pytest
 
 from conftest import spike_channel_name, write_recording
 from gui_session import GuiSession, JackServer, build_plugin, find_gui
-from support import wait_until
+from support import wait_until, workers_of
 from oe_pyproc import live
 from oe_pyproc.host import current_python_home
 
@@ -157,6 +157,8 @@ def chain(gui: GuiSession, input_file: Path, scripts, record_dir: Path):
     recorder = gui.add("Record Node", previous)
     record_dir.mkdir(exist_ok=True)
     gui.set(recorder, "directory", str(record_dir))
+    for node in pythons:  # a chain that changed may have rebuilt an instance: its module loads anew
+        gui.wait_while_loading(node)
     return pythons, recorder
 
 
@@ -346,8 +348,8 @@ def test_a_chain_saved_with_the_published_plugin_loads_and_runs(tmp_path, new_gu
     gui = new_gui()
     gui.start(chain_file)
     node = int(processors["Python Processor"].get("nodeId"))
-    status = gui.python_status(node)
-    assert status["state"] == "ready", status
+    status = gui.wait_while_loading(node)  # the chain names no mode: isolated, loading in its worker
+    assert status["state"] == "ready" and status["mode"] == "isolated", status
     assert "the signal chain" in status["python_home"]
     gui.acquire(node, BLOCKS)
     rec = recorded(tmp_path / "rec")
@@ -379,6 +381,8 @@ def test_every_callback_reaches_python_with_the_recording_folder(session, input_
     script = tmp_path / "record_callbacks.py"  # logs every call to calls.jsonl beside itself
     shutil.copy(Path(__file__).parent / "scripts" / "record_callbacks.py", script)
     (python,), recorder = chain(session, input_file, [script], tmp_path / "rec")
+    session.set(python, "execution", "in-process")  # the views on the GUI's buffer are checked below
+    assert session.python_status(python)["mode"] == "in-process"
     session.acquire(python, BLOCKS)
     calls = [json.loads(line) for line in (tmp_path / "calls.jsonl").read_text().splitlines()]
     names = [call["call"] for call in calls if call["call"] not in ("handle_ttl_event", "process")]
@@ -407,6 +411,8 @@ def test_kept_rows_and_fresh_data_on_the_guis_blocks(session, input_file, tmp_pa
         shutil.copy(Path(__file__).parent / "scripts" / name, tmp_path / name)
         scripts.append(tmp_path / name)
     (keeps, fresh), _ = chain(session, input_file, scripts, tmp_path / "rec")
+    for node in (keeps, fresh):  # in-process: isolated, every `data` is a fresh C-contiguous array anyway
+        session.set(node, "execution", "in-process")
     session.acquire(fresh, BLOCKS)
     assert session.python_status(fresh)["state"] == "ready", session.python_status(fresh)
     assert "fresh copy" in session.python_status(keeps)["warning"]
@@ -587,7 +593,7 @@ def test_published_values_reach_a_live_reader_while_the_gui_acquires(new_gui, in
 
     ring = gui_ring(python)  # the instance exists once script_path is set: no waiting
     assert ring.path == Path(status["live"]["path"]) and ring.path.parent == live_dir
-    assert ring.pid == gui.process.pid
+    assert ring.pid in workers_of(gui.process.pid)  # isolated: the module's worker writes the ring
     assert ring.meta()["name"] == "Python Processor" and ring.script == str(script)
     reader = ring.reader()
     frames = []

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -16,7 +17,7 @@ import pytest
 
 from conftest import continuous_int16
 from oe_pyproc.host import HostRun, current_python_home, host_command, run_host
-from support import wait_until
+from support import wait_until, workers_of
 
 MISBEHAVING = Path(__file__).parent / "misbehaving"
 BLOCK = 1000
@@ -83,21 +84,6 @@ def check_recording(output: Path, doubled: np.ndarray, seconds: float, late: int
     return kinds
 
 
-def workers_of(host_pid: int) -> list:
-    """The pyproc-worker processes started by the host HOST_PID (by their --parent argument)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            arguments = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if arguments and arguments[0].endswith(b"pyproc-worker") and str(host_pid).encode() in arguments:
-            found.append(int(entry.name))
-    return found
-
-
 @pytest.mark.parametrize("script, cause, line", [
     ("segfaults.py", "killed by SIGSEGV", 'segfaults.py", line 17 in process'),
     ("aborts.py", "killed by SIGABRT", 'aborts.py", line 17 in process'),
@@ -135,7 +121,7 @@ def test_an_endless_loop_is_called_stuck_with_its_stack_and_stopped_at_the_end(t
     instance = run.summary["instances"][0]
     assert instance["state"] == "crashed", instance
     assert "stuck: a call into the module has not returned for" in instance["error"]
-    assert 'loops_forever.py", line 14 in process' in instance["error"]
+    assert re.search(r'loops_forever.py", line 1[45] in process', instance["error"])  # the loop's line
     kinds = check_recording(output, doubled, 3, instance["late"])
     assert set(kinds[AT_BUFFER - 1:]) == {"untouched"}
 
@@ -145,7 +131,7 @@ def test_an_endless_loop_in_init_is_stuck_while_loading_and_the_data_pass(tmp_pa
     instance = run.summary["instances"][0]
     assert instance["state"] == "crashed", instance
     assert "stuck: loading the module (its import or __init__) has not returned" in instance["error"]
-    assert 'loops_in_init.py", line 7 in __init__' in instance["error"]
+    assert re.search(r'loops_in_init.py", line [67] in __init__', instance["error"])
     assert set(check_recording(output, doubled, 1, instance["late"])) == {"untouched"}
 
 

@@ -165,6 +165,15 @@ void move_queue(Isolated& x, CallQueue& into) {
     x.queue.count = 0;
 }
 
+void write_host_fields(Isolated& x) {
+    std::atomic<uint32_t>& version = x.shared->host_fields_version;
+    version.fetch_add(1, std::memory_order_acq_rel);
+    copy_out(x.host_fields, x.shared->host_fields, sizeof x.shared->host_fields);
+    version.fetch_add(1, std::memory_order_release);
+    x.shared->wake.fetch_add(1, std::memory_order_seq_cst);
+    if (x.shared->worker_sleeping.load(std::memory_order_seq_cst)) x.memory->ring(x.shared->wake, SharedMemory::worker_bell);
+}
+
 bool usable(const Isolated& x) {
     return x.shared && x.fate.load(std::memory_order_acquire) == kAlive && !x.loading.load(std::memory_order_acquire);
 }
@@ -272,7 +281,7 @@ void start_worker(Isolated& x) {
     x.running = true;
     // The module's values, those taken since, and who we are go with the first request after create.
     x.queue.count = 0;
-    if (!x.host_fields.empty()) queue_call(x, CallKind::host_fields, x.host_fields);
+    if (!x.host_fields.empty()) write_host_fields(x);
     for (const auto& [name, value] : x.taken_values) queue_call(x, CallKind::set_parameter, name + '\0' + value);
     if (x.acquiring) queue_call(x, CallKind::start_acquisition);
     ControlArea& control = x.shared->control;
@@ -608,7 +617,7 @@ void stop_acquisition(pyproc_instance* instance) {
     if (!x) return;
     x->acquiring = false;
     queue_call(*x, CallKind::stop_acquisition);
-    if (!x->shared || x->loading) return;
+    if (!x->shared || (x->loading && x->fate != kStuck)) return;  // still importing: it gets the call later
     std::lock_guard<std::mutex> lock(x->lifecycle);
     if (!x->running || x->fate == kCrashed) return;
     const auto waited_from = Clock::now();
@@ -693,11 +702,12 @@ int set_parameter(pyproc_instance* instance, const char* name, const char* value
     return 0;
 }
 
+// At once, even while the module loads or runs: a viewer names the instance by them.
 void set_host_fields(pyproc_instance* instance, const char* host_fields_json) {
     Isolated* x = as_isolated(instance);
     if (!x || !host_fields_json) return;
     x->host_fields = host_fields_json;
-    queue_call(*x, CallKind::host_fields, x->host_fields);
+    if (x->shared) write_host_fields(*x);
 }
 
 size_t live_status(const pyproc_instance* instance, char* out, size_t len) {

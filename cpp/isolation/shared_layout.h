@@ -34,7 +34,6 @@ enum class CallKind : uint32_t {
     stop_acquisition,
     start_recording,
     stop_recording,
-    host_fields,
     set_parameter
 };
 
@@ -137,6 +136,10 @@ struct SharedHeader {
     std::atomic<uint32_t> wake;             // bumped by every post: the worker sleeps on it
     std::atomic<uint32_t> worker_sleeping;  // nonzero: a post must wake the worker
     std::atomic<int32_t> worker_cpu;        // where the worker spins (-1: unknown): the client does not spin there
+    // The host's fields for the live ring (set_host_fields), whenever they change: a seqlock (odd while
+    // written); the worker applies them at create and as soon as they change.
+    std::atomic<uint32_t> host_fields_version;
+    char host_fields[kCallTextBytes];
     BlockArea block;
     ControlArea control;
     StatusArea status;

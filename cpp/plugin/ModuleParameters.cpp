@@ -127,6 +127,20 @@ String engineValue(Parameter* parameter, const var& value) {
     return JSON::toString(converted, true);
 }
 
+Parameter* createNamedChoice(ParameterOwner* owner, const String& name, const String& displayName,
+                             const String& description, const StringArray& choices, int defaultIndex,
+                             bool deactivateDuringAcquisition) {
+    const ValueCheck byName = [choices, name](Parameter*, var& value) -> String {
+        if (!value.isString()) return {};
+        const int index = choices.indexOf(value.toString());
+        if (index < 0) return name + ": '" + value.toString() + "' is not one of " + choices.joinIntoString(", ");
+        value = index;
+        return {};
+    };
+    return new Checked<CategoricalParameter>(byName, owner, Parameter::PROCESSOR_SCOPE, name, displayName, description,
+                                             Array<String>(choices.strings), defaultIndex, deactivateDuringAcquisition);
+}
+
 var guiValue(Parameter* parameter, const var& value) {
     switch (parameter->getType()) {
         case Parameter::CATEGORICAL_PARAM:

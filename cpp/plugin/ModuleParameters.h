@@ -16,6 +16,12 @@ using ValueCheck = std::function<String(Parameter* parameter, var& value)>;
 // One declaration of the engine's parameters JSON, as the GUI parameter that shows it.
 Parameter* createModuleParameter(ParameterOwner* owner, const var& declaration, int numChannels, ValueCheck check);
 
+// A choice of the plugin's own that the HTTP API may set by its name as well as by its index (the GUI's
+// own class reads a name as 0); an unknown name is refused and logged.
+Parameter* createNamedChoice(ParameterOwner* owner, const String& name, const String& displayName,
+                             const String& description, const StringArray& choices, int defaultIndex,
+                             bool deactivateDuringAcquisition);
+
 // True if `parameter` was made by createModuleParameter for this declaration: name, type, and a
 // number's range or a choice's options (a changed one needs a new GUI parameter).
 bool matchesDeclaration(Parameter* parameter, const var& declaration);

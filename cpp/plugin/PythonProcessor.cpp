@@ -78,10 +78,11 @@ void PythonProcessor::registerParameters() {
                        "The Python file that defines class PyProcessor", String(), true);
     addSelectedStreamParameter(Parameter::PROCESSOR_SCOPE, streamParameter, "Stream",
                                "The stream whose data, events and spikes go to Python", {}, 0, true, true);
-    addCategoricalParameter(Parameter::PROCESSOR_SCOPE, executionParameter, "Run",
-                            "isolated: the module runs in a process of its own, so that a hang or a crash never stops "
-                            "the recording; in-process: on the GUI's audio thread, without copies (lowest latency)",
-                            {"isolated", "in-process"}, 0, true);
+    addParameter(pyproc::plugin::createNamedChoice(
+        this, executionParameter, "Run",
+        "isolated: the module runs in a process of its own, so that a hang or a crash never stops the recording; "
+        "in-process: on the GUI's audio thread, without copies (lowest latency)",
+        {"isolated", "in-process"}, 0, true));
     addFloatParameter(Parameter::PROCESSOR_SCOPE, deadlineParameter, "Deadline",
                       "Isolated: how long a buffer waits for the module before it passes through untouched "
                       "(0: half the buffer's duration)",
@@ -236,6 +237,8 @@ String PythonProcessor::initialValuesJson() const {
 // exists already keeps its place. Called with engineMutex held, on the message thread.
 void PythonProcessor::syncModuleParameters() {
     if (runner->state(instance) == PYPROC_LOADING) return;  // declared once loaded (refreshStatus)
+    // Setting the GUI parameters calls parameterValueChanged, and so refreshStatus: it must not sync again.
+    const ScopedValueSetter<bool> syncing(syncingParameters, true);
     const size_t length = runner->parameters(instance, nullptr, 0);
     std::string text(length + 1, '\0');
     runner->parameters(instance, text.data(), text.size());
@@ -508,13 +511,16 @@ void PythonProcessor::refreshStatus() {
         next.headline = stream ? "no module" : "no input stream";
     } else {
         // state, error and warnings may be read while the audio thread is in the engine: the
-        // status never holds engineMutex, so it never makes the audio thread skip a block.
+        // status holds engineMutex only once a module finished loading in its worker, to declare
+        // its parameters.
         const int state = runner->state(instance);
-        if (state != lastState && (state == PYPROC_READY || state == PYPROC_ERRORED) && lastState == PYPROC_LOADING) {
-            std::lock_guard<std::mutex> lock(engineMutex);  // the module loaded in its worker: its parameters
+        const bool loaded = state != lastState && lastState == PYPROC_LOADING &&
+                            (state == PYPROC_READY || state == PYPROC_ERRORED);
+        lastState = state;
+        if (loaded && !syncingParameters) {
+            std::lock_guard<std::mutex> lock(engineMutex);
             syncModuleParameters();
         }
-        lastState = state;
         if (state == PYPROC_ERRORED) {
             next.stage = Stage::errored;
             next.headline = "error in " + scriptName;

@@ -107,6 +107,7 @@ private:
     const pyproc_engine_api* runner = nullptr;  // the instance's: the engine, or isolation's table over it
     pyproc_instance* instance = nullptr;
     int lastState = -1;  // the instance's state at the last status: a module done loading declares its parameters
+    bool syncingParameters = false;  // inside syncModuleParameters (message thread)
     // Serializes engine calls on this instance; the audio thread only ever tries it.
     std::mutex engineMutex;
 

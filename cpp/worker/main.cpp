@@ -100,7 +100,7 @@ public:
             const uint32_t seen = shared_.wake.load(std::memory_order_acquire);
             if (pending(shared_.control.slot)) serve_control();
             else if (pending(shared_.block.slot)) serve_block();
-            else wait_for_work(seen);
+            else if (!apply_host_fields()) wait_for_work(seen);
         }
     }
 
@@ -168,6 +168,19 @@ private:
         last_post_ns_ = posted_ns;
     }
 
+    // The host's fields, when they changed since last applied (the client writes them under a seqlock).
+    bool apply_host_fields() {
+        const uint32_t version = shared_.host_fields_version.load(std::memory_order_acquire);
+        if (!instance_ || version == applied_host_fields_ || version % 2) return false;
+        std::string fields(shared_.host_fields, strnlen(shared_.host_fields, sizeof shared_.host_fields));
+        std::atomic_thread_fence(std::memory_order_acquire);
+        if (shared_.host_fields_version.load(std::memory_order_relaxed) != version) return false;
+        api_->set_host_fields(instance_, fields.c_str());
+        applied_host_fields_ = version;
+        publish();
+        return true;
+    }
+
     void run_calls(CallQueue& queue) {
         for (uint32_t i = 0; i < queue.count && i < kMaxQueuedCalls; ++i) {
             const QueuedCall& call = queue.calls[i];
@@ -176,7 +189,6 @@ private:
                 case CallKind::stop_acquisition: api_->stop_acquisition(instance_); break;
                 case CallKind::start_recording: api_->start_recording(instance_, call.text); break;
                 case CallKind::stop_recording: api_->stop_recording(instance_); break;
-                case CallKind::host_fields: api_->set_host_fields(instance_, call.text); break;
                 case CallKind::set_parameter: {
                     const char* value = call.text + std::strlen(call.text) + 1;  // name\0value
                     char refusal[256];
@@ -222,6 +234,7 @@ private:
         ControlArea& control = shared_.control;
         if (control.request == Request::create) {
             if (api_) instance_ = api_->create(control.first, control.num_channels, control.sample_rate, control.second);
+            apply_host_fields();
             run_calls(control.calls);
             publish();
             answer(control.slot);
@@ -311,12 +324,19 @@ private:
         last_publish_ = std::chrono::steady_clock::now();
     }
 
-    // After a buffer: at once when the state changed (an error), else at most 5 times a second.
+    // After a buffer: everything at once when the state changed (an error), else at most 5 times a
+    // second; the live names' counts after every buffer (a reader compares them with what it read).
     void publish_if_changed() {
         if (!api_) return;
         if (api_->state(instance_) != published_state_ ||
             std::chrono::steady_clock::now() - last_publish_ > std::chrono::milliseconds(200))
-            publish();
+            return publish();
+        const std::string live = text_of(api_->live_status, instance_);
+        StatusArea& status = shared_.status;
+        status.sequence.fetch_add(1, std::memory_order_acq_rel);
+        std::atomic_thread_fence(std::memory_order_release);
+        copy_text(status.live, sizeof status.live, live);
+        status.sequence.fetch_add(1, std::memory_order_release);
     }
 
     SharedMemory& memory_;
@@ -328,6 +348,7 @@ private:
     std::vector<pyproc_ttl_input> events_;
     std::vector<pyproc_spike> spikes_;
     int32_t published_state_ = -1;
+    uint32_t applied_host_fields_ = 0;
     int64_t last_post_ns_ = 0;
     int64_t gap_ns_ = 0;  // 0: no rhythm known
     int64_t jitter_ns_ = 0;  // the gaps' mean deviation from gap_ns_: the spin starts 3 of them early

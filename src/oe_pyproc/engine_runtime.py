@@ -141,7 +141,7 @@ def describe(value):
 # A module declares them in its class: `parameters = [Float("threshold", -50.0, -500.0, 0.0, unit="uV")]`.
 # The same classes are the embedded oe_pyprocessor's and the stand-in's.
 
-RESERVED_NAMES = ("python_home", "script_path", "current_stream")  # the plugin's own parameters
+RESERVED_NAMES = ("python_home", "script_path", "current_stream", "execution", "deadline_ms")  # the plugin's own parameters
 
 
 class ParameterError(ValueError):

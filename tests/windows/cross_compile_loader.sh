@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The loader's Windows branch (AddDllDirectory, LoadLibraryExW, python3.dll) and the live ring's
-# (CreateFileMapping) cannot be run here, but they are compiled with MinGW-w64 on every CI run so
-# that they cannot rot unseen.
+# The loader's Windows branch (AddDllDirectory, LoadLibraryExW, python3.dll), the live ring's
+# (CreateFileMapping) and isolated mode's (pyproc-worker, its named mapping and events, the job object
+# that ends it with the GUI) cannot be run here, but they are compiled with MinGW-w64 on every CI run
+# so that they cannot rot unseen.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 out=${1:-"$repo/build/mingw"}
@@ -16,3 +17,11 @@ echo "MinGW-w64: loader for Windows compiled and linked: $out/loader_probe.exe"
 # The live ring's Windows branch (CreateFileMapping, MapViewOfFile).
 "$cxx" "${flags[@]}" -I"$repo/cpp/engine" -c -o "$out/live_ring.o" "$repo/cpp/engine/live_ring.cpp"
 echo "MinGW-w64: live ring for Windows compiled: $out/live_ring.o"
+# Isolated mode: the worker program, and the client's table with the process and memory it manages.
+iso=(-I"$repo/cpp/engine" -I"$repo/cpp/common" -I"$repo/cpp/isolation")
+"$cxx" "${flags[@]}" "${iso[@]}" -o "$out/pyproc-worker.exe" "$repo/cpp/worker/main.cpp" \
+    "$repo/cpp/isolation/shared_memory.cpp" "$repo/cpp/loader/python_home.cpp" "$repo/cpp/loader/loader.cpp" -static
+"$cxx" "${flags[@]}" "${iso[@]}" -o "$out/isolation_probe.exe" "$repo/tests/windows/isolation_probe.cpp" \
+    "$repo/cpp/isolation/isolated_engine.cpp" "$repo/cpp/isolation/shared_memory.cpp" "$repo/cpp/common/child_process.cpp" \
+    "$repo/cpp/loader/python_home.cpp" "$repo/cpp/loader/loader.cpp" -static
+echo "MinGW-w64: isolated mode for Windows compiled and linked: $out/pyproc-worker.exe, $out/isolation_probe.exe"

@@ -1,13 +1,15 @@
-"""A long acquisition in the real Open Ephys GUI: does the plugin's added latency stay flat?
+"""A long acquisition in the real Open Ephys GUI: what does the plugin add, and does it stay flat?
 
-For each channel count (384 and 1536 by default) builds File Reader -> Record Control -> Python
-Processor (a pass-through module, in-process) -> Record Node in a headless GUI clocked by a JACK
-dummy server, acquires for --minutes, and every --every seconds reads the GUI's own /api/latency.
+For each channel count (384 and 1536 by default) and each mode (--modes: isolated, in-process) builds
+File Reader -> Record Control -> Python Processor (a pass-through module) -> Record Node in a headless
+GUI clocked by a JACK dummy server, acquires for --minutes, and every --every seconds reads the GUI's
+own /api/latency.
 A node's added latency is its latency minus its upstream neighbour's: Record Control, the GUI's own
 do-nothing C++ node, is the floor our Python Processor is measured against. Prints a table per
 channel count and writes a PNG (matplotlib) and the readings as JSON.
 
     python bench/gui_soak.py --minutes 10 --png docs/images/gui_soak.png
+    python bench/gui_soak.py --channels 64 384 1536 --modes isolated in-process --minutes 1 --every 10
 """
 from __future__ import annotations
 
@@ -39,7 +41,7 @@ def stream_latency(reading: dict, node_id: int) -> float:
     raise KeyError(f"processor {node_id} is not in /api/latency: {reading}")
 
 
-def soak(gui: GuiSession, folder: Path, channels: int, minutes: float, every: float) -> dict:
+def soak(gui: GuiSession, folder: Path, channels: int, minutes: float, every: float, mode: str) -> dict:
     signal = 100.0 * np.sin(2 * np.pi * 10 * np.arange(RATE * 2) / RATE)[:, None] * np.ones((1, channels))
     recording = next(write_recording(folder / f"in{channels}", signal, RATE, 0.195).rglob("structure.oebin"))
     reader = gui.add("File Reader")
@@ -47,8 +49,9 @@ def soak(gui: GuiSession, folder: Path, channels: int, minutes: float, every: fl
     control = gui.add("Record Control", reader)
     python = gui.add("Python Processor", control)
     gui.set(python, "script_path", str(NOOP))
+    gui.set(python, "execution", mode)
     gui.add("Record Node", python)
-    status = gui.python_status(python)
+    status = gui.wait_while_loading(python)
     if status["state"] != "ready":
         raise SystemExit(f"the Python Processor is not ready: {status}")
     rows = []
@@ -65,14 +68,16 @@ def soak(gui: GuiSession, folder: Path, channels: int, minutes: float, every: fl
                 "python_added_ms": stream_latency(reading, python) - stream_latency(reading, control),
                 "record_control_added_ms": stream_latency(reading, control) - stream_latency(reading, reader),
                 "engine_p50_us": status["p50_us"], "engine_p99_us": status["p99_us"], "calls": status["calls"],
+                "late": status.get("late", 0),
             })
-            print(f"  {channels} ch, {rows[-1]['seconds']:6.0f} s: Python Processor adds "
+            print(f"  {channels} ch {mode}, {rows[-1]['seconds']:6.0f} s: Python Processor adds "
                   f"{rows[-1]['python_added_ms']:.4f} ms, Record Control {rows[-1]['record_control_added_ms']:.4f} ms, "
-                  f"engine p50 {status['p50_us']:.1f} us p99 {status['p99_us']:.1f} us, {status['calls']} calls",
+                  f"p50 {status['p50_us']:.1f} us p99 {status['p99_us']:.1f} us, {status['calls']} calls, "
+                  f"{status.get('late', 0)} late",
                   flush=True)
     finally:
         gui.put("/api/status", {"mode": "IDLE"})
-    return {"channels": channels, "rows": rows}
+    return {"channels": channels, "mode": mode, "rows": rows}
 
 
 def plot(results: list, path: Path) -> None:
@@ -84,19 +89,20 @@ def plot(results: list, path: Path) -> None:
     figure, (added, engine) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
     for result in results:
         minutes = [row["seconds"] / 60 for row in result["rows"]]
+        label = f"{result['channels']} ch, {result.get('mode', 'in-process')}"
         line, = added.plot(minutes, [row["python_added_ms"] for row in result["rows"]], marker="o",
-                           label=f"Python Processor, {result['channels']} ch")
+                           label=f"Python Processor, {label}")
         added.plot(minutes, [row["record_control_added_ms"] for row in result["rows"]], linestyle="--",
-                   color=line.get_color(), alpha=0.6, label=f"Record Control (GUI's own), {result['channels']} ch")
+                   color=line.get_color(), alpha=0.6, label=f"Record Control (GUI's own), {label}")
         engine.plot(minutes, [row["engine_p50_us"] for row in result["rows"]], marker="o", color=line.get_color(),
-                    label=f"p50, {result['channels']} ch")
+                    label=f"p50, {label}")
         engine.plot(minutes, [row["engine_p99_us"] for row in result["rows"]], marker="^", linestyle=":",
-                    color=line.get_color(), label=f"p99, {result['channels']} ch")
+                    color=line.get_color(), label=f"p99, {label}")
     added.set_ylabel("added latency (ms)\nGUI's /api/latency")
     added.set_yscale("log")
     added.legend(fontsize=8)
-    added.set_title(f"In-process pass-through in Open Ephys GUI 1.0.1 ({platform.machine()}, {platform.system()})")
-    engine.set_ylabel("the engine's run_block (us)\nits own histogram")
+    added.set_title(f"A pass-through module in Open Ephys GUI 1.0.1 ({platform.machine()}, {platform.system()})")
+    engine.set_ylabel("run_block as the plugin\nwaits for it (us)")
     engine.set_ylim(bottom=0)
     engine.set_xlabel("minutes of acquisition")
     engine.legend(fontsize=8, ncol=2)
@@ -107,6 +113,7 @@ def plot(results: list, path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--channels", type=int, nargs="+", default=[384, 1536])
+    parser.add_argument("--modes", nargs="+", default=["isolated"], choices=["isolated", "in-process"])
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--every", type=float, default=30.0, help="seconds between readings")
     parser.add_argument("--png", type=Path, default=Path("gui_soak.png"))
@@ -127,22 +134,24 @@ def main() -> None:
         jack.start()
         plugin = build_plugin()
         try:
-            for channels in args.channels:  # a GUI of its own for each count
-                gui = GuiSession(executable, scratch / f"gui{channels}", jack)
-                try:
-                    gui.install(plugin, current_python_home())
-                    gui.start()
-                    results.append(soak(gui, scratch, channels, args.minutes, args.every))
-                finally:
-                    gui.stop()
+            for channels in args.channels:  # a GUI of its own for each count and mode
+                for mode in args.modes:
+                    gui = GuiSession(executable, scratch / f"gui{channels}{mode}", jack)
+                    try:
+                        gui.install(plugin, current_python_home())
+                        gui.start()
+                        results.append(soak(gui, scratch, channels, args.minutes, args.every, mode))
+                    finally:
+                        gui.stop()
         finally:
             jack.stop()
     for result in results:
         rows = result["rows"]
         added = [row["python_added_ms"] for row in rows]
         first_minute = next(row for row in rows if row["seconds"] >= 60)["python_added_ms"] if len(rows) > 1 else added[0]
-        print(f"{result['channels']} channels: added ms at 1 min {first_minute:.4f}, at the end {added[-1]:.4f}, "
-              f"max {max(added):.4f}; Record Control max {max(r['record_control_added_ms'] for r in rows):.4f}")
+        print(f"{result['channels']} channels, {result['mode']}: added ms at 1 min {first_minute:.4f}, at the end "
+              f"{added[-1]:.4f}, median {np.median(added):.4f}, max {max(added):.4f}; Record Control max "
+              f"{max(r['record_control_added_ms'] for r in rows):.4f}; late {rows[-1].get('late', 0)}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"machine": platform.platform(), "results": results}, indent=1))

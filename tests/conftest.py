@@ -30,9 +30,10 @@ def host() -> Path:
 class Host:
     """Runs pyproc-host on scripts copied into a scratch folder."""
 
-    def __init__(self, python_home: Path, workdir: Path):
+    def __init__(self, python_home: Path, workdir: Path, mode: str = "in-process"):
         self.python_home = python_home
         self.workdir = workdir
+        self.mode = mode  # "in-process" (the host's default) or "isolated"
         self.runs = 0
 
     def script(self, name: str, source: str | None = None) -> Path:
@@ -49,7 +50,8 @@ class Host:
         self.runs += 1
         out = self.workdir / f"out{self.runs}" if output else None
         command = host_command([str(s) for s in scripts], python_home or self.python_home,
-                               input_source=input_source, output=out, instances=instances, extra=extra)
+                               input_source=input_source, output=out, instances=instances,
+                               extra=[*extra, *(["--isolated"] if self.mode == "isolated" else [])])
         result = run_host(command, echo=lambda line: None)
         result.output_dir = out
         return result
@@ -58,6 +60,12 @@ class Host:
 @pytest.fixture
 def pyhost(python_home, tmp_path) -> Host:
     return Host(python_home, tmp_path)
+
+
+@pytest.fixture(params=["in-process", "isolated"])
+def pyhost_each_mode(python_home, tmp_path, request) -> Host:
+    """pyhost in each mode, for the behaviours that must not depend on it (fidelity, parameters)."""
+    return Host(python_home, tmp_path, mode=request.param)
 
 
 def recording(output_dir: Path):

@@ -7,6 +7,12 @@ import pytest
 
 from conftest import continuous_int16
 
+
+@pytest.fixture
+def pyhost(pyhost_each_mode):
+    """Every test here runs in-process and isolated: a module sees no difference."""
+    return pyhost_each_mode
+
 SYNTHETIC = "synthetic:channels=8,rate=30000,seconds=0.5,block=1000"  # 15 buffers of 1000 samples
 
 SCALER = '''

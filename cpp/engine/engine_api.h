@@ -80,7 +80,11 @@ typedef struct {
     size_t num_events;
     const pyproc_spike* spikes;
     size_t num_spikes;
+    uint32_t flags; /* PYPROC_BLOCK_*: 0 from the GUI plugin and the host */
 } pyproc_block;
+
+/* pyproc-worker: the channels' memory may be lent to process() (become_worker). */
+#define PYPROC_BLOCK_LEND 1u
 
 /* What Python sent to the chain since the outputs were last taken (threads of
  * the module may send at any time); the pointers stay valid until the next

@@ -359,7 +359,7 @@ py::array Instance::wrap(float* const* channels, int32_t num_channels, int32_t n
     ptrdiff_t stride = 0;
     const bool even = evenly_spaced(channels, num_channels, num_samples, &stride);
     if (lending)  // a C-contiguous view of memory that nothing holds is as fresh as a new array
-        *copied = !even || (num_channels > 1 && stride != num_samples) || memory_in_use(channels[0]);
+        *copied = !lendable_ || !even || (num_channels > 1 && stride != num_samples) || memory_in_use(channels[0]);
     else
         *copied = copy_buffers_ || first_call_ || fresh_data_ || !even;
     if (!*copied) {
@@ -445,6 +445,7 @@ bool Instance::process(float* const* channels, int32_t num_channels, int32_t num
 
 pyproc_outputs Instance::run_block(const pyproc_block& block) {
     const auto started = std::chrono::steady_clock::now();
+    lendable_ = (block.flags & PYPROC_BLOCK_LEND) != 0;
     begin_block(block.first_sample_number, block.num_samples);
     if (block.events && block.num_events > 0) {
         const py::object method = handler("handle_ttl_event");

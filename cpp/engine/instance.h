@@ -194,6 +194,7 @@ private:
     py::object view_;            // the view handed out last, while only the engine holds it
     py::object spare_;           // the last copy, while only the engine holds it: filled again, not made anew
     std::vector<py::object> lent_;  // worker: views the module kept, until it lets them go
+    bool lendable_ = false;         // worker: this block's memory may be lent (PYPROC_BLOCK_LEND)
     bool copy_buffers_ = false;  // the module kept `data` beyond its call
     bool first_call_ = true;     // the first call of a load is on a copy: retention is seen before it can harm
     bool fresh_data_ = false;    // PyProcessor.fresh_data: the published plugin's fresh C-contiguous array

@@ -400,7 +400,7 @@ private:
             spike_inputs_.push_back({spike.sample_number, spike.electrode.c_str(), spike.source_node, spike.sorted_id,
                                      spike.num_channels, spike.num_samples, spike.waveform.data()});
         return {block.first_sample_number, block.num_samples,    channels.data(),      stream_.num_channels(),
-                ttl_inputs_.data(),        ttl_inputs_.size(),   spike_inputs_.data(), spike_inputs_.size()};
+                ttl_inputs_.data(),        ttl_inputs_.size(),   spike_inputs_.data(), spike_inputs_.size(), 0};
     }
 
     // What Python sent outside a block (start_acquisition, stop_recording...).

@@ -101,6 +101,7 @@ struct Isolated {
     std::string cause;  // of kCrashed and kStuck, with the stacks
 
     uint32_t block_posted = 0;  // the caller of run_block's
+    uint32_t written_slot = 0;  // where the buffer in flight is
     std::mutex control_mutex;   // the other requests, from any thread but run_block's
     uint32_t control_posted = 0;
     std::atomic<int64_t> block_posted_at{0}, control_posted_at{0};
@@ -490,7 +491,8 @@ bool write_inputs(Isolated& x, const pyproc_block& block) {
     area.first_sample_number = block.first_sample_number;
     area.num_samples = std::max(0, block.num_samples);
     area.num_channels = channels;
-    float* samples = shared_samples(x.shared, area.sample_slot);
+    x.written_slot = area.sample_slot;  // the worker names the next buffer's slot before it answers
+    float* samples = shared_samples(x.shared, x.written_slot);
     for (int32_t c = 0; c < channels; ++c)
         std::memcpy(samples + static_cast<size_t>(c) * static_cast<size_t>(block.num_samples), block.channels[c],
                     sizeof(float) * static_cast<size_t>(block.num_samples));
@@ -592,7 +594,7 @@ void run_block(pyproc_instance* instance, const pyproc_block* block, pyproc_outp
         x->latency.add(std::chrono::duration<double, std::micro>(Clock::now() - started).count(), buffer_us);
         return;
     }
-    const float* samples = shared_samples(x->shared, area.sample_slot);
+    const float* samples = shared_samples(x->shared, x->written_slot);
     const int32_t channels = area.num_channels;
     for (int32_t c = 0; c < channels; ++c)
         std::memcpy(block->channels[c], samples + static_cast<size_t>(c) * static_cast<size_t>(block->num_samples),

@@ -7,6 +7,7 @@
 // other thread). The worker serves one request at a time, so engine calls never overlap.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -145,9 +146,11 @@ struct SharedHeader {
     StatusArea status;
 };
 
-// The samples follow the header in kSampleSlots slots: a module may keep a few buffers' `data` without
-// the worker copying the next ones (docs/isolation.md).
+// The samples follow the header in kSampleSlots slots lent to process(), and one more never lent: a
+// module may keep a few buffers' `data` without the worker copying the next ones, and when it holds
+// all of them the next buffer goes into the spare one, which the engine copies (docs/isolation.md).
 inline constexpr uint32_t kSampleSlots = 3;
+inline constexpr uint32_t kSpareSlot = kSampleSlots;
 inline constexpr size_t kSamplesOffset = (sizeof(SharedHeader) + 4095) / 4096 * 4096;
 
 inline size_t slot_floats(int32_t max_channels, int32_t max_samples) {
@@ -155,12 +158,12 @@ inline size_t slot_floats(int32_t max_channels, int32_t max_samples) {
 }
 
 inline size_t shared_bytes(int32_t max_channels, int32_t max_samples) {
-    return kSamplesOffset + sizeof(float) * kSampleSlots * slot_floats(max_channels, max_samples);
+    return kSamplesOffset + sizeof(float) * (kSampleSlots + 1) * slot_floats(max_channels, max_samples);
 }
 
 inline float* shared_samples(SharedHeader* header, uint32_t slot) {
     return reinterpret_cast<float*>(reinterpret_cast<char*>(header) + kSamplesOffset) +
-           (slot % kSampleSlots) * slot_floats(header->max_channels, header->max_samples);
+           std::min(slot, kSpareSlot) * slot_floats(header->max_channels, header->max_samples);
 }
 
 static_assert(std::atomic<uint32_t>::is_always_lock_free, "the slots are shared between processes");

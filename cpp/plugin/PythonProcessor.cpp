@@ -366,7 +366,8 @@ void PythonProcessor::process(AudioBuffer<float>& buffer) {
                              blockEvents.data(),
                              blockEvents.size(),
                              blockSpikes.data(),
-                             blockSpikes.size()};
+                             blockSpikes.size(),
+                             0};
     pyproc_outputs out{};
     runner->run_block(instance, &block, &out);
     blockSpikeRefs.clear();

@@ -221,7 +221,8 @@ private:
                                spike.num_channels, spike.num_samples, block.waveforms + spike.waveform_offset});
         }
         const pyproc_block inputs{block.first_sample_number, num_samples, channels_.data(), num_channels,
-                                  events_.data(), events_.size(), spikes_.data(), spikes_.size()};
+                                  events_.data(), events_.size(), spikes_.data(), spikes_.size(),
+                                  block.sample_slot < kSpareSlot ? PYPROC_BLOCK_LEND : 0u};
         pyproc_outputs out{};
         if (instance_) api_->run_block(instance_, &inputs, &out);
         append(block.out, out);
@@ -266,13 +267,13 @@ private:
         answer(control.slot);
     }
 
-    // The slot for the next buffer: the first whose memory the module does not hold (when it holds
-    // them all, the engine copies out of the one it is given).
+    // The slot for the next buffer: the first whose memory the module does not hold, else the spare
+    // one (never lent: the engine copies out of it).
     uint32_t free_slot() {
         if (!instance_) return 0;
         for (uint32_t slot = 0; slot < kSampleSlots; ++slot)
             if (!api_->memory_in_use(instance_, shared_samples(&shared_, slot))) return slot;
-        return shared_.block.sample_slot;
+        return kSpareSlot;
     }
 
     // What Python sent, after what the client has not taken yet; what does not fit is counted.

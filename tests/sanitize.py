@@ -1,7 +1,8 @@
-"""The loader, pyproc-host and the engine built with AddressSanitizer and UBSan, run over every module of
-templates/, bench/, tests/scripts/ and the hostile corpus tests/hostile/ (each Choice parameter's every
-option, as the hostile modules pick their misbehaviour with one), on synthetic input with events and
-spikes, into a recording. Stops at the first sanitizer report and prints it; exit 0 only with none.
+"""The loader, pyproc-host, pyproc-worker and the engine built with AddressSanitizer and UBSan, run over
+every module of templates/, bench/, tests/scripts/ and the hostile corpus tests/hostile/ (each Choice
+parameter's every option, as the hostile modules pick their misbehaviour with one), in-process and
+isolated, on synthetic input with events and spikes, into a recording. Stops at the first sanitizer
+report and prints it; exit 0 only with none.
 
     python tests/sanitize.py [--build DIR]      (Linux; a C++ compiler with libasan and libubsan)
 """
@@ -32,7 +33,7 @@ SANITIZERS = "-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-f
 
 
 def build(folder: Path) -> Path:
-    """The host and the engine (for the Python running this), sanitized; returns the build folder."""
+    """The host, the worker and the engine (for the Python running this), sanitized; returns the build folder."""
     import pybind11
 
     subprocess.run(["cmake", "-S", str(REPO), "-B", str(folder), "-DCMAKE_BUILD_TYPE=Debug",
@@ -40,7 +41,8 @@ def build(folder: Path) -> Path:
                     "-DCMAKE_SHARED_LINKER_FLAGS=-fsanitize=address,undefined",
                     f"-DPython_EXECUTABLE={sys.executable}", f"-Dpybind11_DIR={pybind11.get_cmake_dir()}"],
                    check=True, capture_output=True)
-    subprocess.run(["cmake", "--build", str(folder), "--target", "pyproc-host", "pyproc_engine", "--parallel", "2"],
+    subprocess.run(["cmake", "--build", str(folder), "--target", "pyproc-host", "pyproc-worker", "pyproc_engine",
+                    "--parallel", "2"],
                    check=True, capture_output=True)
     return folder
 
@@ -81,19 +83,21 @@ def runs():
                 continue
             options = choice_options(script) if folder.name == "hostile" else []
             for param in [None] + [f"{name}={value}" for name, value in options]:
-                yield script, param
+                for mode in ("--in-process", "--isolated"):
+                    yield script, param, mode
 
 
-def run_one(build_dir: Path, home: Path, script: Path, param, scratch: Path) -> tuple:
+def run_one(build_dir: Path, home: Path, script: Path, param, mode: str, scratch: Path) -> tuple:
     extra = EXTRA.get(script.name, {})
     command = [str(build_dir / "cpp" / "host" / "pyproc-host"), "--python-home", str(home),
                "--engine-dir", str(build_dir / "cpp" / "engine"), "--timeout", "300",
                "--input", extra.get("input", INPUT), "--output", str(scratch / "out")]
     command += ["--script", str(script)] + (["--script", str(extra["after"])] if "after" in extra else [])
-    command += extra.get("args", [])
+    command += extra.get("args", []) + [mode]
     if param:
         command += ["--param", param]
     env = dict(os.environ, OE_PYPROC_LIVE_DIR=str(scratch), PYTHONDONTWRITEBYTECODE="1",
+               PYPROC_WORKER=str(build_dir / "cpp" / "worker" / "pyproc-worker"),
                # Python itself is not instrumented and is never finalized: its memory is no leak of ours.
                ASAN_OPTIONS="detect_leaks=0:abort_on_error=0:exitcode=86",
                UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
@@ -111,12 +115,12 @@ def main() -> int:
     build_dir = build(args.build)
     home = scratch_home(build_dir)
     modules, count = set(), 0
-    for script, param in runs():
+    for script, param, mode in runs():
         with tempfile.TemporaryDirectory() as scratch:
-            process, reported = run_one(build_dir, home, script, param, Path(scratch))
+            process, reported = run_one(build_dir, home, script, param, mode, Path(scratch))
         count += 1
         modules.add(script)
-        label = f"{script.relative_to(REPO)}" + (f" --param {param}" if param else "")
+        label = f"{script.relative_to(REPO)} {mode}" + (f" --param {param}" if param else "")
         if reported or process.returncode < 0 or process.returncode in (3, 4):
             print(f"sanitize: {label}: exit {process.returncode}\n{process.stderr[-6000:]}", file=sys.stderr)
             print(f"sanitize: stopped at the first report, after {count} runs", file=sys.stderr)

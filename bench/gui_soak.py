@@ -43,7 +43,7 @@ def stream_latency(reading: dict, node_id: int) -> float:
 
 def soak(gui: GuiSession, folder: Path, channels: int, minutes: float, every: float, mode: str) -> dict:
     signal = 100.0 * np.sin(2 * np.pi * 10 * np.arange(RATE * 2) / RATE)[:, None] * np.ones((1, channels))
-    recording = next(write_recording(folder / f"in{channels}", signal, RATE, 0.195).rglob("structure.oebin"))
+    recording = next(write_recording(folder / f"in{channels}-{mode}", signal, RATE, 0.195).rglob("structure.oebin"))
     reader = gui.add("File Reader")
     gui.set(reader, "selected_file", str(recording))
     control = gui.add("Record Control", reader)

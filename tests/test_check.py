@@ -558,3 +558,15 @@ def test_parameter_declarations_are_checked_with_file_and_line(tmp_path):
     assert messages[3].startswith('`parameters` holds oe.Double("gain", 1.0), not a parameter: use oe_pyprocessor.Float')
     assert messages[4] == "Float(...): gain: min and max must be numbers with min <= max, got 2.0 and 0.0"
     assert messages[5] == "Bool(...): parameter name 'python_home' is the plugin's own; choose another"
+
+
+def test_isolated_a_segfault_fails_at_its_line_with_the_cause(tmp_path):
+    """`oe-pyproc check --isolated`: a module that crashes its process is a failing finding at the line
+    the Python stack names, not a checker that dies with it."""
+    path = tmp_path / "segfaults.py"
+    path.write_text((Path(__file__).parent / "misbehaving" / "segfaults.py").read_text()
+                    .replace("default=20", "default=1"))
+    [finding] = check_script(path, host_flags=["--isolated"])
+    assert (finding.status, finding.line) == ("fail", 17)
+    assert finding.message.startswith("the module's process died: killed by SIGSEGV")
+    assert "Python stacks at that moment" in finding.detail

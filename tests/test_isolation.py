@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -166,3 +167,23 @@ def test_a_worker_ends_with_its_host(tmp_path):
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_the_command_line_runs_a_module_isolated(tmp_path):
+    """`oe-pyproc run --isolated` and `--in-process` reach the host; the summary says which ran."""
+    modes = []
+    for flag in ("--isolated", "--in-process"):
+        done = subprocess.run([sys.executable, "-m", "oe_pyproc", "run", str(MISBEHAVING / "doubles.py"), flag,
+                               "--input", source(0.2), "--json"], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        summary = json.loads(done.stdout)
+        assert summary["instances"][0]["state"] == "ready"
+        modes.append(summary["mode"])
+    assert modes == ["isolated", "in-process"]
+
+
+def test_a_block_longer_than_the_workers_memory_is_refused_up_front(tmp_path):
+    run = run_host(host_command([str(MISBEHAVING / "doubles.py")], current_python_home(),
+                                input_source="synthetic:channels=4,rate=30000,seconds=1,block=9000",
+                                extra=["--isolated", "--block", "9000"]), echo=lambda line: None)
+    assert run.returncode == 2 and "--isolated takes blocks of at most 8192 samples" in run.reason

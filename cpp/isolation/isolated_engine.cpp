@@ -248,6 +248,12 @@ void start_worker(Isolated& x) {
         const int32_t max_channels = std::max<int32_t>(1, x.channels);
         const size_t bytes = shared_bytes(max_channels, max_samples);
         x.memory = SharedMemory::create(bytes);
+        // The header, the first slot and the spare have their memory now; the worker reserves the
+        // other slots before it first names them.
+        const size_t slot_bytes = sizeof(float) * slot_floats(max_channels, max_samples);
+        std::string short_of = x.memory->reserve(0, slot_offset(max_channels, max_samples, 0) + slot_bytes);
+        if (short_of.empty()) short_of = x.memory->reserve(slot_offset(max_channels, max_samples, kSpareSlot), slot_bytes);
+        if (!short_of.empty()) throw std::runtime_error(short_of + "; free some, or run the module in-process");
         x.shared = static_cast<SharedHeader*>(x.memory->data());
         x.shared->magic = kMagic;
         x.shared->layout_version = kLayoutVersion;

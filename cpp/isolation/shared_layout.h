@@ -26,7 +26,7 @@ inline constexpr size_t kSpikeCapacity = 1024;
 inline constexpr size_t kWaveformFloats = 256 * 1024;
 inline constexpr size_t kTextBytes = 64 * 1024;
 inline constexpr size_t kShortTextBytes = 16 * 1024;
-inline constexpr int32_t kMaxBlockSamples = 16384;  // a longer buffer passes through untouched, with a warning
+inline constexpr int32_t kMaxBlockSamples = 8192;  // a longer buffer passes through untouched, with a warning
 
 // Calls that never wait for the module: they go with the next request of either slot, in order.
 // set_parameter's text is "name\0value": a value taken before a restarted worker, given to it again.
@@ -159,6 +159,10 @@ inline size_t slot_floats(int32_t max_channels, int32_t max_samples) {
 
 inline size_t shared_bytes(int32_t max_channels, int32_t max_samples) {
     return kSamplesOffset + sizeof(float) * (kSampleSlots + 1) * slot_floats(max_channels, max_samples);
+}
+
+inline size_t slot_offset(int32_t max_channels, int32_t max_samples, uint32_t slot) {
+    return kSamplesOffset + sizeof(float) * std::min(slot, kSpareSlot) * slot_floats(max_channels, max_samples);
 }
 
 inline float* shared_samples(SharedHeader* header, uint32_t slot) {

@@ -108,6 +108,8 @@ SharedMemory::~SharedMemory() {
 
 void SharedMemory::forget_name() {}  // a mapping's name goes with its last handle
 
+std::string SharedMemory::reserve(size_t, size_t) { return {}; }  // committed when it was made
+
 void SharedMemory::ring(std::atomic<uint32_t>&, Bell bell) { SetEvent(events_[bell]); }
 
 void SharedMemory::sleep(std::atomic<uint32_t>& word, uint32_t seen, int64_t timeout_us, Bell bell) {
@@ -129,8 +131,8 @@ std::unique_ptr<SharedMemory> SharedMemory::create(size_t bytes) {
         throw std::runtime_error("cannot size the worker's shared memory to " + std::to_string(bytes) +
                                  " bytes: " + std::strerror(error));
     }
+    memory->fd_ = fd;
     void* data = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    close(fd);
     if (data == MAP_FAILED) throw std::runtime_error("cannot map the worker's shared memory: " + std::string(std::strerror(errno)));
     memory->data_ = data;
     return memory;
@@ -147,8 +149,8 @@ std::unique_ptr<SharedMemory> SharedMemory::open(const std::string& name, size_t
         close(fd);
         throw std::runtime_error("the shared memory " + name + " is smaller than " + std::to_string(bytes) + " bytes");
     }
+    memory->fd_ = fd;
     void* data = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    close(fd);
     if (data == MAP_FAILED) throw std::runtime_error("cannot map the shared memory " + name + ": " + std::strerror(errno));
     memory->data_ = data;
     return memory;
@@ -156,7 +158,21 @@ std::unique_ptr<SharedMemory> SharedMemory::open(const std::string& name, size_t
 
 SharedMemory::~SharedMemory() {
     if (data_) munmap(data_, bytes_);
+    if (fd_ >= 0) close(fd_);
     forget_name();
+}
+
+std::string SharedMemory::reserve(size_t offset, size_t length) {
+#if defined(__linux__)
+    const int error = posix_fallocate(fd_, static_cast<off_t>(offset), static_cast<off_t>(length));
+    if (error != 0)
+        return "cannot reserve " + std::to_string(length / (1024 * 1024) + 1) + " MiB of shared memory (/dev/shm): " +
+               std::strerror(error);
+#else
+    (void)offset;
+    (void)length;
+#endif
+    return {};
 }
 
 void SharedMemory::forget_name() {

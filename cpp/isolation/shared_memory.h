@@ -25,6 +25,9 @@ public:
     const std::string& name() const { return name_; }
     // POSIX: the name goes once the worker has mapped it, so nothing is left behind if we die.
     void forget_name();
+    // Linux: gives these bytes their memory now (posix_fallocate), so that a full /dev/shm fails here
+    // and never as SIGBUS when a buffer is written. "" or why not. Elsewhere a mapping has its memory.
+    std::string reserve(size_t offset, size_t length);
 
     // Two doorbells: the worker sleeps on one between requests, the client on the other while its
     // buffer is being processed. On Linux and macOS a bell is the word itself; on Windows an event.
@@ -40,6 +43,7 @@ private:
     void* data_ = nullptr;
     size_t bytes_ = 0;
     bool named_ = false;      // POSIX: the name still exists
+    int fd_ = -1;             // POSIX: the shared memory object, for reserve()
     void* mapping_ = nullptr;  // Windows: the file mapping's handle
     void* events_[2] = {nullptr, nullptr};  // Windows: the doorbells
 };

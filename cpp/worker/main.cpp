@@ -272,8 +272,19 @@ private:
     uint32_t free_slot() {
         if (!instance_) return 0;
         for (uint32_t slot = 0; slot < kSampleSlots; ++slot)
-            if (!api_->memory_in_use(instance_, shared_samples(&shared_, slot))) return slot;
+            if (!api_->memory_in_use(instance_, shared_samples(&shared_, slot)) && reserved(slot)) return slot;
         return kSpareSlot;
+    }
+
+    // The client reserved the first slot and the spare; the others get their memory before their first
+    // use, and a slot that cannot is never named (a full /dev/shm must not become SIGBUS in the GUI).
+    bool reserved(uint32_t slot) {
+        if (reserved_[slot] == 0) {
+            const size_t bytes = sizeof(float) * slot_floats(shared_.max_channels, shared_.max_samples);
+            reserved_[slot] = slot == 0 || memory_.reserve(slot_offset(shared_.max_channels, shared_.max_samples, slot),
+                                                           bytes).empty() ? 1 : -1;
+        }
+        return reserved_[slot] > 0;
     }
 
     // What Python sent, after what the client has not taken yet; what does not fit is counted.
@@ -350,6 +361,7 @@ private:
     std::vector<pyproc_spike> spikes_;
     int32_t published_state_ = -1;
     uint32_t applied_host_fields_ = 0;
+    int reserved_[kSampleSlots] = {};  // per slot: 0 not tried, 1 reserved, -1 could not be
     int64_t last_post_ns_ = 0;
     int64_t gap_ns_ = 0;  // 0: no rhythm known
     int64_t jitter_ns_ = 0;  // the gaps' mean deviation from gap_ns_: the spin starts 3 of them early

@@ -157,8 +157,11 @@ def chain(gui: GuiSession, input_file: Path, scripts, record_dir: Path):
     recorder = gui.add("Record Node", previous)
     record_dir.mkdir(exist_ok=True)
     gui.set(recorder, "directory", str(record_dir))
-    for node in pythons:  # a chain that changed may have rebuilt an instance: its module loads anew
-        gui.wait_while_loading(node)
+    for node in pythons:
+        # These tests compare every sample: a generous deadline keeps a busy machine's hiccup from
+        # passing a buffer through untouched (test_gui_isolation.py is about that).
+        gui.set(node, "deadline_ms", 100.0)
+        gui.wait_while_loading(node)  # a chain that changed may have rebuilt an instance: it loads anew
     return pythons, recorder
 
 
@@ -350,6 +353,7 @@ def test_a_chain_saved_with_the_published_plugin_loads_and_runs(tmp_path, new_gu
     node = int(processors["Python Processor"].get("nodeId"))
     status = gui.wait_while_loading(node)  # the chain names no mode: isolated, loading in its worker
     assert status["state"] == "ready" and status["mode"] == "isolated", status
+    gui.set(node, "deadline_ms", 100.0)  # every sample is compared below (see chain())
     assert "the signal chain" in status["python_home"]
     gui.acquire(node, BLOCKS)
     rec = recorded(tmp_path / "rec")

@@ -4,7 +4,7 @@
 
 namespace {
 
-constexpr int kOwnWidth = 345;  // our controls; the module's parameters take columns to the right
+constexpr int kOwnWidth = 420;  // our controls; the module's parameters take columns to the right
 
 Colour stageColour(PythonProcessor::Stage stage) {
     switch (stage) {

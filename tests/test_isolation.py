@@ -30,14 +30,15 @@ def source(seconds: float) -> str:
 
 
 def run_isolated(script: str, tmp_path: Path, seconds: float, *extra: str, during=None):
-    """Runs tests/misbehaving/SCRIPT isolated, at real time (so that a stall costs buffers), misbehaving
+    """Runs tests/misbehaving/SCRIPT isolated, at real time (so that a stall costs buffers), with a deadline
+    generous enough that only the misbehaviour passes buffers through (not a busy machine), misbehaving
     at buffer AT_BUFFER (those that declare it); DURING(host_process) runs beside it. Returns the run and
     its recording's folder."""
     output = tmp_path / "out"
     declares = "at_buffer" in (MISBEHAVING / script).read_text()
     command = host_command([str(MISBEHAVING / script)], current_python_home(), input_source=source(seconds),
                            output=str(output),
-                           extra=["--isolated", "--realtime", "--deadline-ms", "50", "--timeout", "60",
+                           extra=["--isolated", "--realtime", "--deadline-ms", "200", "--timeout", "60",
                                   *(["--param", f"at_buffer={AT_BUFFER}"] if declares else []), *extra])
     if during is None:
         return run_host(command, echo=lambda line: None), output

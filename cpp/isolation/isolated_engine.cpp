@@ -552,14 +552,16 @@ bool wait_for_answer(Isolated& x, Clock::time_point until) {
         cpu_relax();
         if (spins % 64 == 0 && Clock::now() > spin_until) break;
     }
+    // In slices of at most 20 ms: a worker that died (the monitor says so within 20 ms) ends the wait
+    // too, which matters where the deadline is long (pyproc-host's is the stuck limit).
     while (!answered(area.slot, x.block_posted)) {
         const auto now = Clock::now();
-        if (now >= until) return false;
+        if (now >= until || x.fate.load(std::memory_order_relaxed) == kCrashed) return false;
         area.client_sleeping.store(1, std::memory_order_seq_cst);
         const uint32_t before = x.block_posted - 1;
+        const auto slice = std::min<Clock::duration>(until - now, 20ms);
         if (area.slot.done.load(std::memory_order_seq_cst) == before)
-            x.memory->sleep(area.slot.done, before,
-                            std::chrono::duration_cast<std::chrono::microseconds>(until - now).count() + 1,
+            x.memory->sleep(area.slot.done, before, std::chrono::duration_cast<std::chrono::microseconds>(slice).count() + 1,
                             SharedMemory::client_bell);
         area.client_sleeping.store(0, std::memory_order_relaxed);
     }

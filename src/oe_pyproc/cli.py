@@ -140,15 +140,20 @@ def command_view(args: argparse.Namespace, console: Console) -> int:
 
 
 def latency_table(summary: dict) -> Table:
-    table = Table(title=f"Python {summary['python_version']} ({summary['python_home_kind']}: {summary['python_home']})")
-    for column in ("node", "state", "calls", "p50 µs", "p99 µs", "max µs", "over budget", "events", "spikes"):
+    isolated = summary.get("mode") == "isolated"
+    table = Table(title=f"Python {summary['python_version']} ({summary['python_home_kind']}: {summary['python_home']}), "
+                        f"{summary.get('mode', 'in-process')}")
+    columns = ("node", "state", "calls", "p50 µs", "p99 µs", "max µs", "over budget", *(("late",) if isolated else ()),
+               "events", "spikes")
+    for column in columns:
         table.add_column(column, justify="right" if column not in ("state",) else "left")
     for instance in summary["instances"]:
         latency = instance["latency_us"] or {}  # null when process() was never called
         state = "[green]ready" if instance["state"] == "ready" else f"[red]{instance['state']}"
         table.add_row(str(instance["node_id"]), state, str(instance["calls"]),
                       *(f"{latency[key]:.1f}" if key in latency else "-" for key in ("p50", "p99", "max")),
-                      str(instance["overruns"]), str(instance["events_out"]), str(instance["spikes_out"]))
+                      str(instance["overruns"]), *((str(instance.get("late", 0)),) if isolated else ()),
+                      str(instance["events_out"]), str(instance["spikes_out"]))
     return table
 
 
@@ -199,9 +204,9 @@ def command_run(args: argparse.Namespace, console: Console) -> int:
     for instance in result.summary["instances"]:
         if instance["warnings"]:
             console.print(f"[yellow]![/] node {instance['node_id']}: {instance['warnings']}", highlight=False)
-        if instance["error"]:
-            console.print(f"[red]✗[/] node {instance['node_id']} errored:\n{instance['error']}", highlight=False,
-                          markup=False)
+        if instance["error"]:  # the traceback or the stacks may hold brackets: printed without markup
+            console.print(f"[red]✗[/] node {instance['node_id']} {instance['state']}:", highlight=False)
+            console.print(instance["error"], highlight=False, markup=False)
     if result.summary["output"] and not getattr(args, "output_is_scratch", False):
         console.print(f"recording written to {args.output} (open it with open_ephys.analysis.Session)",
                       highlight=False)

@@ -87,7 +87,7 @@ def test_a_three_second_stall_costs_only_its_own_buffers(session, input_file, tm
     calls_after_stall = AT_BUFFER + 60
     stopping = record_until(session, python, lambda status: status["calls"] >= calls_after_stall,
                             "the module to run again after its stall")
-    assert stopping < 5
+    assert stopping < 10  # a bound, not a benchmark: a hang would take the HTTP timeout
     status = session.python_status(python)
     assert status["state"] == "ready" and status["late"] >= 100, status  # 3 s of 23 ms buffers passed it by
     runs = runs_of(tmp_path / "rec")
@@ -101,7 +101,7 @@ def test_an_endless_loop_is_stuck_with_its_stack_stops_at_once_and_reloads(sessi
     python = python_chain(session, input_file, tmp_path / "loops_forever.py", tmp_path / "rec")
     stopping = record_until(session, python, lambda status: status["state"] == "stuck",
                             "the module to be called stuck", then_seconds=0.5)
-    assert stopping < 3  # the stuck worker is stopped, not waited for
+    assert stopping < 10  # the stuck worker is stopped, not waited for (a hang would take the HTTP timeout)
     status = session.python_status(python)
     assert status["state"] == "crashed", status
     assert "stuck: a call into the module has not returned for" in status["details"]
@@ -111,7 +111,7 @@ def test_an_endless_loop_is_stuck_with_its_stack_stops_at_once_and_reloads(sessi
     assert runs[-1][1] >= 10 * 30000  # the 10 s before it was called stuck, and after
     started = time.monotonic()
     assert session.python_command(python, "reload")["state"] == "ready"
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < 20
     quit_without_a_kill(session)
 
 
@@ -126,7 +126,7 @@ def test_a_module_that_dies_is_reported_with_its_stack_and_reloads(script, cause
     python = python_chain(session, input_file, tmp_path / script, tmp_path / "rec")
     stopping = record_until(session, python, lambda status: status["state"] == "crashed",
                             "the module's process to be reported dead")
-    assert stopping < 5
+    assert stopping < 10  # a bound, not a benchmark: a hang would take the HTTP timeout
     status = session.python_status(python)
     assert status["details"].startswith("the module's process died: " + cause), status
     if line:
@@ -179,6 +179,6 @@ def test_a_chain_whose_module_loops_in_init_still_starts_the_gui(tmp_path, new_g
     assert "loading the module (its import or __init__)" in stuck["details"]
     assert re.search(r'loops_in_init.py", line [67] in __init__', stuck["details"]), stuck["details"]
     stopping = record_until(gui, node, lambda status: True, "recording", then_seconds=1.5)
-    assert stopping < 3
+    assert stopping < 10
     assert [kind for kind, _ in runs_of(tmp_path / "rec")] == ["input"]
     quit_without_a_kill(gui)

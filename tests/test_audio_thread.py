@@ -35,11 +35,13 @@ def alloc_counter(tmp_path_factory) -> Path:
                         language="c", flags=["-shared", "-fPIC", "-ldl"])
 
 
-def count_allocations(library: Path, python_home: Path, tmp_path: Path, script: Path, buffers: int = BUFFERS) -> dict:
+def count_allocations(library: Path, python_home: Path, tmp_path: Path, script: Path, buffers: int = BUFFERS,
+                      mode: str = "--in-process") -> dict:
     report = tmp_path / "allocations.json"
     seconds = buffers * BLOCK / 30000
     command = host_command([script], python_home,
-                           input_source=f"synthetic:channels=16,rate=30000,seconds={seconds:.6f},block={BLOCK}")
+                           input_source=f"synthetic:channels=16,rate=30000,seconds={seconds:.6f},block={BLOCK}",
+                           extra=[mode])
     env = dict(os.environ, LD_PRELOAD=str(library), PYPROC_ALLOC_WARMUP=str(WARMUP),
                PYPROC_ALLOC_REPORT=str(report), OE_PYPROC_LIVE_DIR=str(tmp_path))
     process = subprocess.run(command, env=env, capture_output=True, text=True)
@@ -48,11 +50,13 @@ def count_allocations(library: Path, python_home: Path, tmp_path: Path, script: 
     return {"summary": summary["instances"][0], "counted": json.loads(report.read_text())}
 
 
+@pytest.mark.parametrize("mode", ["--in-process", "--isolated"])
 @pytest.mark.parametrize("script", [HERE.parent / "bench" / "noop_module.py", HERE / "scripts" / "every_call.py"],
                          ids=["pass-through", "every-path"])
-def test_run_block_allocates_nothing_once_warm(alloc_counter, python_home, tmp_path, script):
-    """Pass-through, and a module that takes events and spikes, sends both back and publishes, each buffer."""
-    result = count_allocations(alloc_counter, python_home, tmp_path, script)
+def test_run_block_allocates_nothing_once_warm(alloc_counter, python_home, tmp_path, script, mode):
+    """Pass-through, and a module that takes events and spikes, sends both back and publishes, each buffer;
+    in-process (the engine) and isolated (the client's copies in and out, and its wait)."""
+    result = count_allocations(alloc_counter, python_home, tmp_path, script, mode=mode)
     counted, summary = result["counted"], result["summary"]
     assert summary["state"] == "ready", summary["error"]
     assert counted["windows"] == BUFFERS == summary["calls"]

@@ -563,10 +563,10 @@ def test_parameter_declarations_are_checked_with_file_and_line(tmp_path):
 def test_isolated_a_segfault_fails_at_its_line_with_the_cause(tmp_path):
     """`oe-pyproc check --isolated`: a module that crashes its process is a failing finding at the line
     the Python stack names, not a checker that dies with it."""
-    path = tmp_path / "segfaults.py"
-    path.write_text((Path(__file__).parent / "misbehaving" / "segfaults.py").read_text()
-                    .replace("default=20", "default=1"))
+    path = tmp_path / "misbehaves.py"
+    path.write_text((Path(__file__).parent / "misbehaving" / "misbehaves.py").read_text()
+                    .replace("default=20", "default=1").replace('"exit"], "stall")', '"exit"], "segfault")'))
     [finding] = check_script(path, host_flags=["--isolated"])
-    assert (finding.status, finding.line) == ("fail", 17)
+    assert (finding.status, finding.line) == ("fail", 31)
     assert finding.message.startswith("the module's process died: killed by SIGSEGV")
     assert "Python stacks at that moment" in finding.detail

@@ -27,14 +27,16 @@ MISBEHAVING = Path(__file__).parent / "misbehaving"
 AT_BUFFER = 30  # about 0.7 s into the acquisition
 
 
-def python_chain(gui, input_file: Path, script: Path, record_dir: Path, at_buffer: bool = True) -> int:
-    """File Reader -> Python Processor (SCRIPT, misbehaving at AT_BUFFER) -> Record Node; the processor's id."""
+def python_chain(gui, input_file: Path, script: Path, record_dir: Path, how: str = "") -> int:
+    """File Reader -> Python Processor (SCRIPT; misbehaves.py misbehaving as HOW at AT_BUFFER) -> Record Node;
+    the processor's id."""
     reader = gui.add("File Reader")
     gui.set(reader, "selected_file", str(input_file))
     python = gui.add("Python Processor", reader)
     gui.set(python, "script_path", str(script))
-    if at_buffer:
+    if how:
         gui.set(python, "at_buffer", AT_BUFFER)
+        gui.set(python, "how", how)
     gui.set(python, "deadline_ms", 100.0)  # only the misbehaviour passes buffers through, not a busy machine
     recorder = gui.add("Record Node", python)
     record_dir.mkdir(exist_ok=True)
@@ -82,8 +84,7 @@ def quit_without_a_kill(gui) -> None:
 
 
 def test_a_three_second_stall_costs_only_its_own_buffers(session, input_file, tmp_path):
-    shutil.copy(MISBEHAVING / "stalls.py", tmp_path / "stalls.py")
-    python = python_chain(session, input_file, tmp_path / "stalls.py", tmp_path / "rec")
+    python = python_chain(session, input_file, MISBEHAVING / "misbehaves.py", tmp_path / "rec", "stall")
     calls_after_stall = AT_BUFFER + 60
     stopping = record_until(session, python, lambda status: status["calls"] >= calls_after_stall,
                             "the module to run again after its stall")
@@ -97,15 +98,14 @@ def test_a_three_second_stall_costs_only_its_own_buffers(session, input_file, tm
 
 
 def test_an_endless_loop_is_stuck_with_its_stack_stops_at_once_and_reloads(session, input_file, tmp_path):
-    shutil.copy(MISBEHAVING / "loops_forever.py", tmp_path / "loops_forever.py")
-    python = python_chain(session, input_file, tmp_path / "loops_forever.py", tmp_path / "rec")
+    python = python_chain(session, input_file, MISBEHAVING / "misbehaves.py", tmp_path / "rec", "loop")
     stopping = record_until(session, python, lambda status: status["state"] == "stuck",
                             "the module to be called stuck", then_seconds=0.5)
     assert stopping < 10  # the stuck worker is stopped, not waited for (a hang would take the HTTP timeout)
     status = session.python_status(python)
     assert status["state"] == "crashed", status
     assert "stuck: a call into the module has not returned for" in status["details"]
-    assert re.search(r'loops_forever.py", line 1[45] in process', status["details"]), status["details"]
+    assert re.search(r'misbehaves.py", line (28|29) in misbehave', status["details"]), status["details"]
     runs = runs_of(tmp_path / "rec")
     assert [kind for kind, _ in runs][-2:] == ["doubled", "input"], runs
     assert runs[-1][1] >= 10 * 30000  # the 10 s before it was called stuck, and after
@@ -115,15 +115,13 @@ def test_an_endless_loop_is_stuck_with_its_stack_stops_at_once_and_reloads(sessi
     quit_without_a_kill(session)
 
 
-@pytest.mark.parametrize("script, cause, line", [
-    ("segfaults.py", "killed by SIGSEGV", 'segfaults.py", line 17 in process'),
-    ("aborts.py", "killed by SIGABRT", 'aborts.py", line 17 in process'),
-    ("exits.py", "exited with status 3", None),
+@pytest.mark.parametrize("how, cause, line", [
+    ("segfault", "killed by SIGSEGV", 'misbehaves.py", line 31 in misbehave'),
+    ("abort", "killed by SIGABRT", 'misbehaves.py", line 33 in misbehave'),
+    ("exit", "exited with status 3", None),
 ])
-def test_a_module_that_dies_is_reported_with_its_stack_and_reloads(script, cause, line, session, input_file,
-                                                                   tmp_path):
-    shutil.copy(MISBEHAVING / script, tmp_path / script)
-    python = python_chain(session, input_file, tmp_path / script, tmp_path / "rec")
+def test_a_module_that_dies_is_reported_with_its_stack_and_reloads(how, cause, line, session, input_file, tmp_path):
+    python = python_chain(session, input_file, MISBEHAVING / "misbehaves.py", tmp_path / "rec", how)
     stopping = record_until(session, python, lambda status: status["state"] == "crashed",
                             "the module's process to be reported dead")
     assert stopping < 10  # a bound, not a benchmark: a hang would take the HTTP timeout
@@ -139,8 +137,7 @@ def test_a_module_that_dies_is_reported_with_its_stack_and_reloads(script, cause
 
 
 def test_a_worker_killed_from_outside_is_reported_and_the_data_go_on(session, input_file, tmp_path):
-    shutil.copy(MISBEHAVING / "doubles.py", tmp_path / "doubles.py")
-    python = python_chain(session, input_file, tmp_path / "doubles.py", tmp_path / "rec", at_buffer=False)
+    python = python_chain(session, input_file, MISBEHAVING / "doubles.py", tmp_path / "rec")
     (worker,) = workers_of(session.process.pid)
 
     def killed(status) -> bool:

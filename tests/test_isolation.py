@@ -29,17 +29,17 @@ def source(seconds: float) -> str:
     return f"synthetic:channels=4,rate=30000,seconds={seconds},block={BLOCK}"
 
 
-def run_isolated(script: str, tmp_path: Path, seconds: float, *extra: str, during=None):
+def run_isolated(script: str, tmp_path: Path, seconds: float, *extra: str, how: str = "", during=None):
     """Runs tests/misbehaving/SCRIPT isolated, at real time (so that a stall costs buffers), with a deadline
-    generous enough that only the misbehaviour passes buffers through (not a busy machine), misbehaving
-    at buffer AT_BUFFER (those that declare it); DURING(host_process) runs beside it. Returns the run and
+    generous enough that only the misbehaviour passes buffers through (not a busy machine); misbehaves.py
+    misbehaves as HOW says at buffer AT_BUFFER. DURING(host_process) runs beside it. Returns the run and
     its recording's folder."""
     output = tmp_path / "out"
-    declares = "at_buffer" in (MISBEHAVING / script).read_text()
     command = host_command([str(MISBEHAVING / script)], current_python_home(), input_source=source(seconds),
                            output=str(output),
                            extra=["--isolated", "--realtime", "--deadline-ms", "200", "--timeout", "60",
-                                  *(["--param", f"at_buffer={AT_BUFFER}"] if declares else []), *extra])
+                                  *(["--param", f"at_buffer={AT_BUFFER}", "--param", f"how={how}"] if how else []),
+                                  *extra])
     if during is None:
         return run_host(command, echo=lambda line: None), output
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -86,14 +86,13 @@ def check_recording(output: Path, doubled: np.ndarray, seconds: float, late: int
     return kinds
 
 
-@pytest.mark.parametrize("script, cause, line", [
-    ("segfaults.py", "killed by SIGSEGV", 'segfaults.py", line 17 in process'),
-    ("aborts.py", "killed by SIGABRT", 'aborts.py", line 17 in process'),
-    ("exits.py", "exited with status 3", None),
+@pytest.mark.parametrize("how, cause, line", [
+    ("segfault", "killed by SIGSEGV", 'misbehaves.py", line 31 in misbehave'),
+    ("abort", "killed by SIGABRT", 'misbehaves.py", line 33 in misbehave'),
+    ("exit", "exited with status 3", None),
 ])
-def test_a_module_that_dies_leaves_every_buffer_recorded_and_names_the_cause(script, cause, line, tmp_path,
-                                                                            doubled):
-    run, output = run_isolated(script, tmp_path, 2)
+def test_a_module_that_dies_leaves_every_buffer_recorded_and_names_the_cause(how, cause, line, tmp_path, doubled):
+    run, output = run_isolated("misbehaves.py", tmp_path, 2, how=how)
     instance = run.summary["instances"][0]
     assert instance["state"] == "crashed", instance
     assert instance["error"].startswith("the module's process died: " + cause), instance["error"]
@@ -106,7 +105,7 @@ def test_a_module_that_dies_leaves_every_buffer_recorded_and_names_the_cause(scr
 
 
 def test_a_stall_costs_only_the_buffers_it_spans(tmp_path, doubled):
-    run, output = run_isolated("stalls.py", tmp_path, 5)
+    run, output = run_isolated("misbehaves.py", tmp_path, 5, how="stall")
     instance = run.summary["instances"][0]
     assert instance["state"] == "ready" and run.returncode == 0, instance
     kinds = check_recording(output, doubled, 5, instance["late"])
@@ -118,12 +117,12 @@ def test_a_stall_costs_only_the_buffers_it_spans(tmp_path, doubled):
 
 def test_an_endless_loop_is_called_stuck_with_its_stack_and_stopped_at_the_end(tmp_path, doubled):
     started = time.monotonic()
-    run, output = run_isolated("loops_forever.py", tmp_path, 3, "--stuck-after", "1")
+    run, output = run_isolated("misbehaves.py", tmp_path, 3, "--stuck-after", "1", how="loop")
     assert time.monotonic() - started < 20  # stop acquisition does not wait for the loop
     instance = run.summary["instances"][0]
     assert instance["state"] == "crashed", instance
     assert "stuck: a call into the module has not returned for" in instance["error"]
-    assert re.search(r'loops_forever.py", line 1[45] in process', instance["error"])  # the loop's line
+    assert re.search(r'misbehaves.py", line (28|29) in misbehave', instance["error"])  # the loop's line
     kinds = check_recording(output, doubled, 3, instance["late"])
     assert set(kinds[AT_BUFFER - 1:]) == {"untouched"}
 

@@ -100,6 +100,8 @@ CASES = {
         good_npy(np.arange(3000, dtype=np.float64))),
     "sample_numbers huge shape": lambda f: (stream_dir(f) / "sample_numbers.npy").write_bytes(
         npy_bytes("{'descr': '<i8', 'fortran_order': False, 'shape': (4611686018427387904,), }")),
+    "sample_numbers shape of 2**64 - 1 bytes": lambda f: (stream_dir(f) / "sample_numbers.npy").write_bytes(
+        npy_bytes("{'descr': '<i1', 'fortran_order': False, 'shape': (18446744073709551615,), }")),
     "sample_numbers NaN in header": lambda f: (stream_dir(f) / "sample_numbers.npy").write_bytes(
         npy_bytes("{'descr': '<i8', 'fortran_order': False, 'shape': (nan,), }")),
     "sample_numbers header garbage": lambda f: (stream_dir(f) / "sample_numbers.npy").write_bytes(

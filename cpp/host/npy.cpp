@@ -240,6 +240,9 @@ NpyHeader read_npy_header(const std::filesystem::path& path) {
             fail(path, "has an impossibly large shape " + shape_text(header.shape));
         count *= dim;
     }
+    // The data must fit after the header: the byte count the readers compute may not wrap around.
+    if (count > (std::numeric_limits<size_t>::max() - header.data_offset) / header.item_size)
+        fail(path, "has an impossibly large shape " + shape_text(header.shape));
     return header;
 }
 

@@ -477,7 +477,7 @@ def test_module_parameters_are_gui_parameters_saved_with_the_chain(new_gui, inpu
     saved.write_text(text.replace('<MODULE_PARAMETERS ', '<MODULE_PARAMETERS volume="2" '))
     fresh = new_gui(current_python_home(), folder="fresh")
     fresh.start(saved)
-    status = fresh.python_status(python)
+    status = fresh.wait_while_loading(python)  # the chain names no mode: isolated, loading in its worker
     assert status["state"] == "ready"
     assert "a value was given for 'volume', which the module does not declare" in status["warning"]
     inits = [json.loads(line) for line in (tmp_path / "parameters.jsonl").read_text().splitlines()
@@ -522,7 +522,7 @@ def test_spikes_from_the_spike_detector_reach_python_as_the_published_plugin_pas
     gui = new_gui(current_python_home())
     gui.start(chain_file)
     detector, python = (int(processors[name].get("nodeId")) for name in ("Spike Detector", "Python Processor"))
-    assert gui.python_status(python)["state"] == "ready"
+    assert gui.wait_while_loading(python)["state"] == "ready"
     gui.acquire(python, BLOCKS)
     assert gui.python_status(python)["state"] == "ready"
 

@@ -71,8 +71,7 @@ size_t python_version(char* out, size_t len) {
     return copy_text(version.substr(0, version.find(' ')), out, len);
 }
 
-pyproc_instance* create(const char* script_path, int32_t num_channels, double sample_rate,
-                        const char* parameter_values) {
+pyproc_instance* create(const char* script_path, const pyproc_stream* stream, const char* parameter_values) {
     try {
         auto* handle = new pyproc_instance;
         if (!interpreter_started()) {
@@ -84,7 +83,8 @@ pyproc_instance* create(const char* script_path, int32_t num_channels, double sa
             return handle;
         }
         GilEntry gil;
-        handle->instance = std::make_shared<Instance>(script_path ? script_path : "", num_channels, sample_rate,
+        const pyproc_stream none{};
+        handle->instance = std::make_shared<Instance>(script_path ? script_path : "", stream ? *stream : none,
                                                       parameter_values ? parameter_values : "");
         handle->instance->start();
         return handle;
@@ -232,6 +232,17 @@ int memory_in_use(pyproc_instance* handle, const void* address) {
     return in_use;
 }
 
+// No GIL: the declarations are kept as text, so a GUI may read them beside process().
+size_t derived_channels(const pyproc_instance* handle, char* out, size_t len) {
+    try {
+        return copy_text(handle && handle->instance ? handle->instance->derived_json()
+                                                    : R"({"known": false, "channels": []})",
+                         out, len);
+    } catch (...) {
+        return copy_text("{}", out, len);
+    }
+}
+
 const pyproc_engine_api api_table = {
     PYPROC_ENGINE_ABI_VERSION,
     start,
@@ -257,6 +268,7 @@ const pyproc_engine_api api_table = {
     set_limits,
     become_worker,
     memory_in_use,
+    derived_channels,
 };
 
 }  // namespace

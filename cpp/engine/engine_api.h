@@ -18,7 +18,7 @@
 extern "C" {
 #endif
 
-#define PYPROC_ENGINE_ABI_VERSION 5u
+#define PYPROC_ENGINE_ABI_VERSION 6u
 #define PYPROC_ENGINE_ENTRY "pyproc_engine_entry"
 
 #if defined(_WIN32)
@@ -43,6 +43,14 @@ typedef struct {
     const char* python_home;  /* PyConfig.home, UTF-8; NULL or "" for a venv (found from program_name) */
     const char* program_name; /* the env's python executable, UTF-8: sets sys.executable */
 } pyproc_start_options;
+
+/* The stream an instance processes. */
+typedef struct {
+    int32_t num_channels;
+    double sample_rate;
+    const char* const* channel_names; /* num_channels UTF-8 names, or NULL: derived channels may not take them */
+    double bit_volts;                 /* the first channel's; a derived channel's default (0: unknown, 1.0) */
+} pyproc_stream;
 
 typedef struct {
     int64_t sample_number;
@@ -81,6 +89,11 @@ typedef struct {
     const pyproc_spike* spikes;
     size_t num_spikes;
     uint32_t flags; /* PYPROC_BLOCK_*: 0 from the GUI plugin and the host */
+    /* The module's derived channels (derived_channels(), in order): num_derived pointers of num_samples
+     * floats that run_block fills, with the module's values or, where it did not complete process()
+     * (errored, late, gone), zeros. Fewer than declared: the rest are computed and dropped. */
+    float* const* derived;
+    int32_t num_derived;
 } pyproc_block;
 
 /* pyproc-worker: the channels' memory may be lent to process() (become_worker). */
@@ -115,12 +128,11 @@ typedef struct {
     size_t (*python_version)(char* out, size_t len);
 
     /* A new instance; loads script_path (UTF-8, may be NULL or "") and constructs
-     * PyProcessor(processor, num_channels, sample_rate). parameter_values (NULL, or a JSON
+     * PyProcessor(processor, stream->num_channels, stream->sample_rate). parameter_values (NULL, or a JSON
      * object name -> value or text: saved in a chain, --param) are the module's parameters'
      * values from before __init__; what does not fit is reported by parameters(). Never NULL
      * once started. */
-    pyproc_instance* (*create)(const char* script_path, int32_t num_channels, double sample_rate,
-                               const char* parameter_values);
+    pyproc_instance* (*create)(const char* script_path, const pyproc_stream* stream, const char* parameter_values);
     void (*destroy)(pyproc_instance* instance);
     /* Re-imports the script and the helper modules beside it, then constructs a
      * new PyProcessor. Returns the new state. */
@@ -174,6 +186,12 @@ typedef struct {
     int (*become_worker)(const char* fault_report_path, char* err, size_t err_len);
     /* Worker: nonzero while the module holds an array it was lent over memory starting at address. */
     int (*memory_in_use)(pyproc_instance* instance, const void* address);
+
+    /* The continuous channels the module adds to its stream (docs/derived.md), as JSON: {"known": false
+     * while no load of the module has declared them (loading, or it failed first), else true, and
+     * "channels": [{"name", "unit", "description", "bit_volts"}]}; a later failed load keeps the last
+     * known ones. Returns the full length. */
+    size_t (*derived_channels)(const pyproc_instance* instance, char* out, size_t len);
 } pyproc_engine_api;
 
 typedef const pyproc_engine_api* (*pyproc_engine_entry_fn)(void);

@@ -42,6 +42,18 @@ py::array float_array(int32_t rows, int32_t cols, float* data = nullptr, ptrdiff
     return array;
 }
 
+// A writable float32 view of LENGTH floats at DATA (kept alive by BASE), its shape on the stack.
+py::array float_vector(int32_t length, float* data, const py::handle& base) {
+    auto& numpy = py::detail::npy_api::get();
+    Py_intptr_t shape[1] = {length};
+    auto array = py::reinterpret_steal<py::array>(numpy.PyArray_NewFromDescr_(
+        numpy.PyArray_Type_, py::dtype::of<float>().release().ptr(), 1, shape, nullptr, data,
+        py::detail::npy_api::NPY_ARRAY_WRITEABLE_ | py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_, nullptr));
+    if (!array) throw py::error_already_set();
+    numpy.PyArray_SetBaseObject_(array.ptr(), base.inc_ref().ptr());
+    return array;
+}
+
 // FUNCTION(ARGS...) through a tuple: pybind11's own call keeps more than 6 arguments on the heap.
 template <class... Args>
 py::object call(const py::handle& function, Args&&... args) {
@@ -114,12 +126,14 @@ std::string shape_text(const py::array& array) {
 
 }  // namespace
 
-Instance::Instance(std::string script_path, int32_t num_channels, double sample_rate,
-                   const std::string& parameter_values)
+Instance::Instance(std::string script_path, const pyproc_stream& stream, const std::string& parameter_values)
     : id_(next_instance_id++),
       script_path_(std::move(script_path)),
-      num_channels_(num_channels),
-      sample_rate_(sample_rate) {
+      num_channels_(stream.num_channels),
+      sample_rate_(stream.sample_rate),
+      bit_volts_(stream.bit_volts) {
+    for (int32_t c = 0; stream.channel_names && c < stream.num_channels; ++c)
+        channel_names_.emplace_back(stream.channel_names[c] ? stream.channel_names[c] : "");
     pending_.reserve();
     delivered_.reserve();
     ring_file_ = std::make_unique<live::RingFile>(static_cast<uint64_t>(id_), live::configured_capacity());
@@ -160,6 +174,10 @@ std::shared_ptr<Instance> Instance::of_handle(const ProcessorHandle& handle) {
 
 void Instance::release_python_objects() {
     process_fn_ = py::object();
+    derived_ = py::object();
+    derived_arrays_ = py::object();
+    derived_names_.clear();
+    derived_views_.clear();
     view_ = py::object();
     spare_ = py::object();
     lent_.clear();
@@ -195,6 +213,52 @@ void Instance::load() {
         process_fn_ = processor_.attr("process");
     });
     if (state_ == PYPROC_READY) read_fresh_data();
+    if (state_ == PYPROC_READY) read_derived();
+}
+
+// PyProcessor.derived_channels, read once __init__ returned (it may set them, knowing num_channels); a
+// declaration that cannot be used errors the module, naming it. A failed load keeps the last known ones.
+void Instance::read_derived() {
+    guarded("reading PyProcessor.derived_channels", [&] {
+        py::list names;
+        for (const auto& name : channel_names_) names.append(py::str(name));
+        const py::list declared = runtime().attr("declared_derived")(processor_, names, bit_volts_);
+        py::list declared_names;
+        for (const auto& declaration : declared) {
+            derived_names_.push_back(declaration["name"]);
+            declared_names.append(declaration["name"]);
+        }
+        derived_ = runtime().attr("DerivedChannels")(declared_names);
+        derived_arrays_ = derived_.attr("_arrays");
+        derived_views_.assign(derived_names_.size(), DerivedView{});
+        const std::string json = runtime().attr("derived_json")(declared).cast<std::string>();
+        std::lock_guard<std::mutex> lock(text_mutex_);
+        derived_json_ = json;
+    });
+}
+
+py::object Instance::derived() const {
+    if (derived_) return derived_;
+    return runtime().attr("DerivedChannels")();  // before __init__ returned, or none declared
+}
+
+void Instance::bind_derived(float* const* derived, int32_t num_derived, int32_t num_samples) {
+    const size_t declared = derived_names_.size();
+    if (declared == 0) return;
+    const auto missing = static_cast<size_t>(std::max<int32_t>(0, static_cast<int32_t>(declared) - std::max(0, num_derived)));
+    if (missing && derived_scratch_.size() < missing * static_cast<size_t>(num_samples))
+        derived_scratch_.resize(missing * static_cast<size_t>(num_samples));  // once per larger buffer
+    for (size_t k = 0; k < declared; ++k) {
+        float* data = static_cast<int32_t>(k) < num_derived
+                          ? derived[k]
+                          : derived_scratch_.data() + (k - static_cast<size_t>(num_derived)) * static_cast<size_t>(num_samples);
+        DerivedView& view = derived_views_[k];
+        if (view.data == data && view.length == num_samples) continue;
+        if (static_cast<int32_t>(k) >= num_derived) std::fill(data, data + num_samples, 0.0f);
+        const py::array array = float_vector(num_samples, data, borrowed_memory());
+        if (PyDict_SetItem(derived_arrays_.ptr(), derived_names_[k].ptr(), array.ptr()) != 0) throw py::error_already_set();
+        view = {data, num_samples};
+    }
 }
 
 // PyProcessor.fresh_data, read once: an error reading it (a property that raises) is a warning, in words.
@@ -399,13 +463,15 @@ void Instance::take_result(const py::object& result, const py::array& data, floa
                                   std::to_string(num_samples) + "), to replace the output)");
 }
 
-bool Instance::process(float* const* channels, int32_t num_channels, int32_t num_samples) {
+bool Instance::process(float* const* channels, int32_t num_channels, int32_t num_samples, float* const* derived,
+                       int32_t num_derived) {
     if (state_ != PYPROC_READY || !channels || num_channels <= 0 || num_samples <= 0) return false;
     if (changes_pending_) {  // between buffers, never while process() runs
         apply_parameter_changes();
         if (state_ != PYPROC_READY) return true;
     }
     guarded("process()", [&] {
+        bind_derived(derived, num_derived, num_samples);
         bool copied = false;
         py::array data = wrap(channels, num_channels, num_samples, &copied);
         const auto* copy = static_cast<const float*>(data.data());  // rows of num_samples when copied
@@ -443,6 +509,15 @@ bool Instance::process(float* const* channels, int32_t num_channels, int32_t num
     return true;
 }
 
+namespace {
+
+void zero(float* const* channels, int32_t count, int32_t num_samples) {
+    for (int32_t k = 0; k < count; ++k)
+        if (channels[k]) std::memset(channels[k], 0, sizeof(float) * static_cast<size_t>(std::max(0, num_samples)));
+}
+
+}  // namespace
+
 pyproc_outputs Instance::run_block(const pyproc_block& block) {
     const auto started = std::chrono::steady_clock::now();
     lendable_ = (block.flags & PYPROC_BLOCK_LEND) != 0;
@@ -455,7 +530,10 @@ pyproc_outputs Instance::run_block(const pyproc_block& block) {
         const py::object method = handler("handle_spike");
         for (size_t i = 0; i < block.num_spikes; ++i) spike(block.spikes[i], method);
     }
-    const bool called = process(block.channels, block.num_channels, block.num_samples);
+    const int32_t num_derived = block.derived && block.num_samples > 0 ? block.num_derived : 0;
+    zero(block.derived, num_derived, block.num_samples);
+    const bool called = process(block.channels, block.num_channels, block.num_samples, block.derived, num_derived);
+    if (state_ != PYPROC_READY) zero(block.derived, num_derived, block.num_samples);  // never half a buffer's values
     const pyproc_outputs out = take_outputs();
     if (called) {
         const double micros = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - started).count();

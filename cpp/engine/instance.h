@@ -40,7 +40,7 @@ struct ProcessorHandle {
 class Instance : public std::enable_shared_from_this<Instance> {
 public:
     // All methods expect the GIL held by the caller. Made with std::make_shared, then start().
-    Instance(std::string script_path, int32_t num_channels, double sample_rate, const std::string& parameter_values);
+    Instance(std::string script_path, const pyproc_stream& stream, const std::string& parameter_values);
     ~Instance();
     void start();  // loads the module: its handle needs the shared owner
     // Releases the module for good (the chain destroys the instance); calls of module threads already
@@ -69,6 +69,14 @@ public:
     void call_optional(const char* method, const std::string& argument);
     // Events sent while not acquiring are dropped, as in the published plugin.
     void set_acquiring(bool acquiring);
+
+    // The module's derived channels (docs/derived.md): `processor.derived`, and their declarations as
+    // derived_channels() gives them (may be read while the instance runs).
+    py::object derived() const;
+    std::string derived_json() const {
+        std::lock_guard<std::mutex> lock(text_mutex_);
+        return derived_json_;
+    }
 
     // The module's parameters (engine_runtime.ParameterSet): declarations and values as JSON; a change
     // is checked now ("" or the refusal) and applied before the next process().
@@ -127,7 +135,9 @@ private:
     };
 
     void begin_block(int64_t first_sample_number, int32_t num_samples);
-    bool process(float* const* channels, int32_t num_channels, int32_t num_samples);  // true if called
+    // true if called
+    bool process(float* const* channels, int32_t num_channels, int32_t num_samples, float* const* derived,
+                 int32_t num_derived);
     // The module's METHOD (looked up once per block), or None: it has none, or it is not ready.
     py::object handler(const char* method);
     void ttl_event(const pyproc_ttl_input& event, const py::object& handler);
@@ -151,6 +161,10 @@ private:
     uint32_t name_index(const PublishedName& name, uint8_t kind);
     bool warn_if_no_ring();  // true (and a warning, once) when the ring could not be made
     void read_fresh_data();
+    void read_derived();
+    // Points each declared derived channel's array at its memory for this block (views made anew only
+    // when a pointer or the length changed); those the caller has no memory for get scratch.
+    void bind_derived(float* const* derived, int32_t num_derived, int32_t num_samples);
     void load_parameters();
     void apply_parameter_changes();
     void apply_parameter_changes_without_callbacks();
@@ -178,10 +192,13 @@ private:
     const std::string script_path_;
     const int32_t num_channels_;
     const double sample_rate_;
+    std::vector<std::string> channel_names_;
+    double bit_volts_ = 0;
     std::atomic<pyproc_state> state_{PYPROC_NO_MODULE};
     mutable std::mutex text_mutex_;  // guards error_ and warnings_, written rarely
     std::string error_;
     std::string warnings_;
+    std::string derived_json_ = R"({"known": false, "channels": []})";
 
     py::object module_;
     py::object processor_;
@@ -189,6 +206,15 @@ private:
     py::object process_fn_;
     py::object parameter_set_;  // engine_runtime.ParameterSet of the loaded module, or None
     py::dict given_values_;     // values from before __init__: the host's, then those a reload keeps
+    py::object derived_;        // engine_runtime.DerivedChannels of this load (empty until __init__ returned)
+    py::object derived_arrays_;  // its dict: name -> the current block's array
+    std::vector<py::object> derived_names_;
+    struct DerivedView {
+        float* data = nullptr;
+        int32_t length = -1;
+    };
+    std::vector<DerivedView> derived_views_;
+    std::vector<float> derived_scratch_;  // for declared channels the caller gave no memory for
     std::atomic<bool> changes_pending_{false};
     // `data` is a view on the chain's buffer unless one of these asks for a copy.
     py::object view_;            // the view handed out last, while only the engine holds it

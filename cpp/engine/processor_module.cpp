@@ -47,9 +47,15 @@ PYBIND11_EMBEDDED_MODULE(oe_pyprocessor, m) {
         .def_property_readonly("num_channels", [](const ProcessorHandle& self) { return instance_of(self)->num_channels(); })
         .def_property_readonly("sample_rate", [](const ProcessorHandle& self) { return instance_of(self)->sample_rate(); })
         .def_property_readonly(
+            "derived", [](const ProcessorHandle& self) { return instance_of(self)->derived(); },
+            "The module's derived channels (PyProcessor.derived_channels) for the current buffer: a float32 "
+            "array of the buffer's length per name, derived['name'] or derived.name; write into it in process().")
+        .def_property_readonly(
             "params", [](const ProcessorHandle& self) { return instance_of(self)->params(); },
             "The module's parameters' current values: params.threshold or params['threshold'].");
-    // The parameter types a PyProcessor declares in its `parameters` list (engine_runtime's classes).
-    for (const char* name : {"Float", "Int", "Bool", "Choice", "String", "Channel", "Parameter", "ParameterError", "Parameters"})
+    // The parameter types a PyProcessor declares in its `parameters` list, and Derived for its
+    // `derived_channels` (engine_runtime's classes).
+    for (const char* name : {"Float", "Int", "Bool", "Choice", "String", "Channel", "Parameter", "ParameterError", "Parameters",
+                             "Derived", "DerivedChannels"})
         m.attr(name) = pyproc::engine::runtime().attr(name);
 }

@@ -206,12 +206,21 @@ struct Node {
     uint64_t events_out = 0;
     uint64_t spikes_out = 0;
     std::unique_ptr<PublishedWriter> published;  // what it publishes: counted, and written with --output
+    // Its derived channels (as the engine declared them at load), after the stream's channels and those
+    // of the nodes before it: the next nodes see them as input channels, as in the GUI.
+    struct Derived {
+        std::string name, unit, description;
+        double bit_volts;
+    };
+    std::vector<Derived> derived;
+    size_t first_derived = 0;  // its first in the chain's derived channels
 };
 
 class Chain {
 public:
     Chain(const pyproc_engine_api& api, const Options& options, const StreamInfo& stream, RecordingWriter* writer)
-        : api_(api), stream_(stream), writer_(writer), scattered_(options.scattered), measure_copy_(options.measure_copy) {
+        : api_(api), stream_(stream), writer_(writer), scattered_(options.scattered), measure_copy_(options.measure_copy),
+          names_(stream.channel_names) {
         if (!options.latency_log.empty()) {
             latency_log_.open(options.latency_log);
             if (!latency_log_) throw std::runtime_error("cannot write the latency log '" + options.latency_log.u8string() + "'");
@@ -222,13 +231,17 @@ public:
                 Node node;
                 node.script = fs::absolute(fs::u8path(script)).u8string();
                 node.node_id = kFirstInstanceNode + static_cast<int32_t>(nodes_.size());
-                node.instance = api_.create(node.script.c_str(), stream.num_channels(), stream.sample_rate,
-                                            initial_values(options).c_str());
+                std::vector<const char*> names;
+                for (const auto& name : names_) names.push_back(name.c_str());
+                const pyproc_stream input{static_cast<int32_t>(names.size()), stream.sample_rate, names.data(),
+                                          stream.bit_volts.empty() ? 0.0 : stream.bit_volts[0]};
+                node.instance = api_.create(node.script.c_str(), &input, initial_values(options).c_str());
                 api_.set_limits(node.instance, options.deadline_ms > 0 ? options.deadline_ms * 1e3 : options.stuck_after_s * 1e6,
                                 options.stuck_after_s);
                 api_.set_host_fields(node.instance, ("{\"program\": \"pyproc-host\", \"node_id\": " +
                                               std::to_string(node.node_id) + "}").c_str());
                 wait_while_loading(api_, node.instance);
+                add_derived(node);
                 node.published = published_writer(node, options.output);
                 const JsonValue reply = parameters(node);
                 for (const auto& refused : reply.array_at("refused")) throw UsageError("--param: " + refused.as_string());
@@ -295,8 +308,11 @@ public:
         if (writer_) writer_->write_events(input_events_, block.events);
         if (measure_copy_) time_copy_in_out(block);
         std::vector<float*> channels = channel_pointers(block);
+        const std::vector<float*> derived = derived_pointers(block);
         for (auto& node : nodes_) {
-            const pyproc_block inputs = block_inputs(block, channels);
+            pyproc_block inputs = block_inputs(block, channels);
+            inputs.derived = derived.data() + node.first_derived;
+            inputs.num_derived = static_cast<int32_t>(node.derived.size());
             pyproc_outputs out{};
             const auto started = std::chrono::steady_clock::now();
             if (allocation_window_) allocation_window_(1);
@@ -307,9 +323,13 @@ public:
                              << std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - started).count()
                              << '\n';
             collect(node, out, &block);
+            // The next nodes see this one's derived channels as channels of the stream.
+            channels.insert(channels.end(), derived.begin() + static_cast<ptrdiff_t>(node.first_derived),
+                            derived.begin() + static_cast<ptrdiff_t>(node.first_derived + node.derived.size()));
         }
+        channels.resize(static_cast<size_t>(stream_.num_channels()));
         if (scattered_) gather(block, channels);
-        if (writer_) writer_->write_block(block);
+        if (writer_) writer_->write_block(block, std::vector<const float*>(derived.begin(), derived.end()));
         for (auto& node : nodes_) node.published->drain();
     }
 
@@ -336,6 +356,30 @@ private:
             folder = fs::absolute(output) / "published" /
                      (std::to_string(node.node_id) + "_" + safe_file_stem(fs::u8path(node.script).stem().u8string(), {}));
         return std::make_unique<PublishedWriter>(path && path->is_string() ? path->as_string() : "", folder);
+    }
+
+    // The derived channels NODE's module declared at load: added to the stream (and the recording).
+    void add_derived(Node& node) {
+        const JsonValue reply = parse_json(engine_text(api_.derived_channels, node.instance), "the engine's derived channels");
+        node.first_derived = derived_count_;
+        for (const auto& channel : reply.array_at("channels")) {
+            node.derived.push_back({channel.string_at("name"), channel.string_at("unit"),
+                                    channel.string_at("description"), channel.number_at("bit_volts")});
+            names_.push_back(node.derived.back().name);
+            if (writer_)
+                writer_->add_derived_channel(node.derived.back().name, node.derived.back().description,
+                                             node.derived.back().unit, node.derived.back().bit_volts, "Python Processor");
+        }
+        derived_count_ += node.derived.size();
+    }
+
+    // Every node's derived channels for this block, in the chain's order (memory the chain keeps).
+    std::vector<float*> derived_pointers(const Block& block) {
+        const auto stride = static_cast<size_t>(std::max(block.stride, block.num_samples));
+        if (derived_data_.size() < derived_count_ * stride) derived_data_.resize(derived_count_ * stride);
+        std::vector<float*> derived(derived_count_);
+        for (size_t k = 0; k < derived_count_; ++k) derived[k] = derived_data_.data() + k * stride;
+        return derived;
     }
 
     static std::string initial_values(const Options& options) {
@@ -399,8 +443,9 @@ private:
         for (const auto& spike : block.spikes)
             spike_inputs_.push_back({spike.sample_number, spike.electrode.c_str(), spike.source_node, spike.sorted_id,
                                      spike.num_channels, spike.num_samples, spike.waveform.data()});
-        return {block.first_sample_number, block.num_samples,    channels.data(),      stream_.num_channels(),
-                ttl_inputs_.data(),        ttl_inputs_.size(),   spike_inputs_.data(), spike_inputs_.size(), 0};
+        return {block.first_sample_number, block.num_samples,  channels.data(), static_cast<int32_t>(channels.size()),
+                ttl_inputs_.data(),        ttl_inputs_.size(), spike_inputs_.data(), spike_inputs_.size(),
+                0,                         nullptr,            0};
     }
 
     // What Python sent outside a block (start_acquisition, stop_recording...).
@@ -455,6 +500,9 @@ private:
     std::vector<Node> nodes_;
     const bool scattered_;
     const bool measure_copy_;
+    std::vector<std::string> names_;  // the stream's channels and the derived ones added so far
+    size_t derived_count_ = 0;
+    std::vector<float> derived_data_;
     std::vector<float> scattered_data_;
     std::vector<float> copy_scratch_;
     std::vector<pyproc_ttl_input> ttl_inputs_;
@@ -542,6 +590,19 @@ std::string parameter_values(const Chain& chain, const Node& node) {
     return values.dump();
 }
 
+// The node's derived channels: [{"name", "unit", "bit_volts"}].
+std::string derived_json(const Node& node) {
+    JsonValue channels{JsonValue::Array{}};
+    for (const auto& derived : node.derived) {
+        JsonValue channel;
+        channel.set("name", derived.name);
+        channel.set("unit", derived.unit);
+        channel.set("bit_volts", derived.bit_volts);
+        channels.push_back(std::move(channel));
+    }
+    return channels.dump();
+}
+
 // The instance's published names with the frames written (counted, without --output), those of
 // another shape than the name's first (not written), frames lost, and the folder of the files.
 std::string published_json(const PublishedWriter& published) {
@@ -582,7 +643,8 @@ std::string summary_json(const loader::LoadedEngine& engine, const Chain& chain,
             << ", \"warnings\": " << json_escape(engine_text(api.warning_text, node.instance))
             << ", \"calls\": " << latency.calls << ", \"overruns\": " << latency.overruns << ", \"late\": " << latency.late
             << ", \"latency_us\": " << latency_json(latency) << ", \"events_out\": " << node.events_out
-            << ", \"spikes_out\": " << node.spikes_out << ", \"parameters\": " << parameter_values(chain, node)
+            << ", \"spikes_out\": " << node.spikes_out << ", \"derived\": " << derived_json(node)
+            << ", \"parameters\": " << parameter_values(chain, node)
             << published_json(*node.published) << "}";
         first = false;
     }
@@ -610,6 +672,15 @@ void print_summary(const loader::LoadedEngine& engine, const Chain& chain, const
                   << latency.calls << " calls, latency p50 " << number(latency.p50_us) << " us, p99 "
                   << number(latency.p99_us) << " us, max " << number(latency.max_us) << " us, " << latency.overruns
                   << " over budget, " << (isolated ? std::to_string(latency.late) + " late, " : std::string()) << node.events_out << " events and " << node.spikes_out << " spikes out\n";
+        if (!node.derived.empty()) {
+            std::cout << "  derived channels:";
+            const char* separator = " ";
+            for (const auto& derived : node.derived) {
+                std::cout << separator << derived.name << (derived.unit.empty() ? "" : " (" + derived.unit + ")");
+                separator = ", ";
+            }
+            std::cout << "\n";
+        }
         if (!node.published->series().empty()) {
             std::cout << "  published:";
             const char* separator = " ";

@@ -151,9 +151,16 @@ struct SpikeChannel {
 
 }  // namespace
 
+// A channel a module added to the stream, as the GUI's Python Processor adds it.
+struct DerivedChannel {
+    std::string name, description, unit, processor_name;
+    double bit_volts;
+};
+
 struct RecordingWriter::Impl {
     fs::path recording_dir;
     StreamInfo stream;
+    std::vector<DerivedChannel> derived;
     std::string continuous_folder;
     std::unique_ptr<ContinuousFiles> continuous;
     std::vector<int16_t> interleaved;       // one block, reused
@@ -207,6 +214,16 @@ struct RecordingWriter::Impl {
             channel.set("units", "uV");
             channels.push_back(std::move(channel));
         }
+        for (const auto& added : derived) {
+            JsonValue channel;
+            channel.set("channel_name", added.name);
+            channel.set("description", added.description);
+            channel.set("identifier", "dataderived.python." + added.name);
+            channel.set("history", stream.source_node_name + " -> " + added.processor_name + " -> " + kRecordNodeName);
+            channel.set("bit_volts", added.bit_volts);
+            channel.set("units", added.unit);
+            channels.push_back(std::move(channel));
+        }
         JsonValue entry;
         entry.set("folder_name", continuous_folder + "/");
         entry.set("sample_rate", stream.sample_rate);
@@ -215,7 +232,7 @@ struct RecordingWriter::Impl {
         entry.set("stream_name", stream.name);
         entry.set("recorded_processor", kRecordNodeName);
         entry.set("recorded_processor_id", kRecordNodeId);
-        entry.set("num_channels", stream.num_channels());
+        entry.set("num_channels", stream.num_channels() + static_cast<int32_t>(derived.size()));
         entry.set("channels", std::move(channels));
         return JsonValue::Array{std::move(entry)};
     }
@@ -324,14 +341,27 @@ int RecordingWriter::add_spike_channel(int32_t source_node, const std::string& p
     return static_cast<int>(impl_->spike_channels.size() - 1);
 }
 
-void RecordingWriter::write_block(const Block& block) {
+void RecordingWriter::add_derived_channel(const std::string& name, const std::string& description,
+                                          const std::string& unit, double bit_volts, const std::string& processor_name) {
+    impl_->require_open();
+    if (impl_->first_sample_number) throw std::runtime_error("a channel cannot be added once the recording has samples");
+    if (!(bit_volts > 0)) throw std::runtime_error("derived channel '" + name + "' has a bit_volts value that is not positive");
+    impl_->derived.push_back({name, description, unit, processor_name, bit_volts});
+}
+
+void RecordingWriter::write_block(const Block& block, const std::vector<const float*>& derived) {
     impl_->require_open();
     const StreamInfo& stream = impl_->stream;
-    const int32_t num_channels = stream.num_channels();
+    const int32_t own_channels = stream.num_channels();
+    const int32_t num_channels = own_channels + static_cast<int32_t>(impl_->derived.size());
+    if (derived.size() != impl_->derived.size())
+        throw std::runtime_error("a block for " + quoted(impl_->recording_dir) + " has " +
+                                 std::to_string(derived.size()) + " derived channels, not " +
+                                 std::to_string(impl_->derived.size()));
     if (block.num_samples < 0 || block.stride < block.num_samples ||
-        block.data.size() < static_cast<size_t>(num_channels) * static_cast<size_t>(block.stride))
+        block.data.size() < static_cast<size_t>(own_channels) * static_cast<size_t>(block.stride))
         throw std::runtime_error("a block for " + quoted(impl_->recording_dir) + " does not hold " +
-                                 std::to_string(num_channels) + " channels of " + std::to_string(block.num_samples) +
+                                 std::to_string(own_channels) + " channels of " + std::to_string(block.num_samples) +
                                  " samples");
     if (block.num_samples == 0) return;
     if (!impl_->first_sample_number) impl_->first_sample_number = block.first_sample_number;
@@ -339,9 +369,12 @@ void RecordingWriter::write_block(const Block& block) {
     auto& interleaved = impl_->interleaved;
     interleaved.resize(static_cast<size_t>(block.num_samples) * num_channels);
     for (int32_t c = 0; c < num_channels; ++c) {
-        const float* channel = block.data.data() + static_cast<size_t>(c) * block.stride;
+        const bool own = c < own_channels;
+        const float* channel = own ? block.data.data() + static_cast<size_t>(c) * block.stride
+                                   : derived[static_cast<size_t>(c - own_channels)];
+        const double bit_volts = own ? stream.bit_volts[c] : impl_->derived[static_cast<size_t>(c - own_channels)].bit_volts;
         for (int32_t s = 0; s < block.num_samples; ++s)
-            interleaved[static_cast<size_t>(s) * num_channels + c] = to_int16_steps(channel[s], stream.bit_volts[c]);
+            interleaved[static_cast<size_t>(s) * num_channels + c] = to_int16_steps(channel[s], bit_volts);
     }
     ContinuousFiles& files = *impl_->continuous;
     files.dat.write(reinterpret_cast<const char*>(interleaved.data()),

@@ -87,9 +87,14 @@ public:
     int add_spike_channel(int32_t source_node, const std::string& processor_name,
                           const std::string& electrode, int32_t num_channels, int32_t num_samples);
 
-    void write_block(const Block& block);                     // continuous data only
+    // Continuous data only; DERIVED: one pointer of block.num_samples floats per added channel.
+    void write_block(const Block& block, const std::vector<const float*>& derived = {});
     void write_events(int channel, const std::vector<TtlEvent>& events);
     void write_spikes(int channel, const std::vector<Spike>& spikes);
+    // A continuous channel a module adds to the stream (a derived channel), recorded after the stream's
+    // own and those added before it; only before the first block.
+    void add_derived_channel(const std::string& name, const std::string& description, const std::string& unit,
+                             double bit_volts, const std::string& processor_name);
     // Writes structure.oebin and closes every file; called by the destructor if needed.
     void finish();
     const std::filesystem::path& recording_dir() const;

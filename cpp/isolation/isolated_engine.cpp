@@ -82,6 +82,9 @@ struct Isolated {
     std::string script, initial_values, host_fields;
     int32_t channels = 0;
     double rate = 0;
+    std::vector<std::string> names;  // the stream's channels'
+    double bit_volts = 0;
+    mutable std::string known_derived;  // the last derived_channels() the worker knew (cause_mutex)
     std::vector<std::pair<std::string, std::string>> taken_values;  // set_parameter's, latest per name
     bool acquiring = false;
 
@@ -295,6 +298,14 @@ void start_worker(Isolated& x) {
     control.request = Request::create;
     control.num_channels = x.channels;
     control.sample_rate = x.rate;
+    control.bit_volts = x.bit_volts;
+    size_t used = 0;  // the names that fit, each NUL-terminated
+    for (const auto& name : x.names) {
+        if (used + name.size() + 1 > sizeof control.channel_names) break;
+        std::memcpy(control.channel_names + used, name.c_str(), name.size() + 1);
+        used += name.size() + 1;
+    }
+    if (used < sizeof control.channel_names) control.channel_names[used] = '\0';
     copy_out(x.script, control.first, sizeof control.first);
     copy_out(x.initial_values, control.second, sizeof control.second);
     x.loading = true;
@@ -380,12 +391,17 @@ int start(const pyproc_start_options* options, char* err, size_t err_len) {
 
 size_t python_version(char* out, size_t len) { return loaded->api->python_version(out, len); }
 
-pyproc_instance* create(const char* script_path, int32_t num_channels, double sample_rate, const char* parameter_values) {
+pyproc_instance* create(const char* script_path, const pyproc_stream* stream, const char* parameter_values) {
     auto* x = new Isolated;
     x->script = script_path ? script_path : "";
     x->initial_values = parameter_values ? parameter_values : "";
-    x->channels = num_channels;
-    x->rate = sample_rate;
+    if (stream) {
+        x->channels = stream->num_channels;
+        x->rate = stream->sample_rate;
+        x->bit_volts = stream->bit_volts;
+        for (int32_t c = 0; stream->channel_names && c < stream->num_channels; ++c)
+            x->names.emplace_back(stream->channel_names[c] ? stream->channel_names[c] : "");
+    }
     x->block_spikes.reserve(kSpikeCapacity);
     x->control_spikes.reserve(kSpikeCapacity);
     if (!x->script.empty()) {
@@ -497,6 +513,7 @@ bool write_inputs(Isolated& x, const pyproc_block& block) {
     area.first_sample_number = block.first_sample_number;
     area.num_samples = std::max(0, block.num_samples);
     area.num_channels = channels;
+    area.num_derived = block.derived && block.num_samples > 0 ? std::min(block.num_derived, kMaxDerived) : 0;
     x.written_slot = area.sample_slot;  // the worker names the next buffer's slot before it answers
     float* samples = shared_samples(x.shared, x.written_slot);
     for (int32_t c = 0; c < channels; ++c)
@@ -571,8 +588,22 @@ bool wait_for_answer(Isolated& x, Clock::time_point until) {
 // The audio thread's call: copies in, wakes the worker, waits up to the deadline (wait_for_answer),
 // copies out. A worker still on an earlier buffer, gone or loading: the buffer passes through
 // untouched, at once.
+// The derived channels of a buffer the module did not answer in time (or at all): zeros, never stale values.
+void zero_derived(const pyproc_block& block, int32_t from = 0) {
+    for (int32_t k = from; block.derived && k < block.num_derived; ++k)
+        if (block.derived[k]) std::memset(block.derived[k], 0, sizeof(float) * static_cast<size_t>(std::max(0, block.num_samples)));
+}
+
+void copy_derived_out(Isolated& x, const pyproc_block& block) {
+    const int32_t filled = std::clamp(x.shared->block.num_derived, 0, std::min(block.num_derived, kMaxDerived));
+    for (int32_t k = 0; block.derived && k < filled; ++k)
+        std::memcpy(block.derived[k], derived_samples(x.shared, k), sizeof(float) * static_cast<size_t>(block.num_samples));
+    zero_derived(block, filled);
+}
+
 void run_block(pyproc_instance* instance, const pyproc_block* block, pyproc_outputs* out) {
     if (out) *out = pyproc_outputs{};
+    if (block) zero_derived(*block);
     Isolated* x = as_isolated(instance);
     if (!x || !block || !usable(*x)) {
         if (x && x->shared && block && block->num_samples > 0) x->late.fetch_add(1, std::memory_order_relaxed);
@@ -607,6 +638,7 @@ void run_block(pyproc_instance* instance, const pyproc_block* block, pyproc_outp
     for (int32_t c = 0; c < channels; ++c)
         std::memcpy(block->channels[c], samples + static_cast<size_t>(c) * static_cast<size_t>(block->num_samples),
                     sizeof(float) * static_cast<size_t>(block->num_samples));
+    copy_derived_out(*x, *block);
     if (out) *out = outputs_of(area.out, x->block_spikes, x->dropped);
     x->block_outputs_returned = true;
     if (block->num_samples > 0)
@@ -741,6 +773,18 @@ int become_worker(const char*, char* err, size_t err_len) {
 
 int memory_in_use(pyproc_instance*, const void*) { return 0; }
 
+// What the worker's engine says, while it can say it; else the last it knew (a crash keeps them).
+size_t derived_channels(const pyproc_instance* instance, char* out, size_t len) {
+    const Isolated* x = as_isolated(instance);
+    if (!x) return copy_out(R"({"known": false, "channels": []})", out, len);
+    std::lock_guard<std::mutex> lock(x->cause_mutex);
+    if (x->shared && !x->loading && x->fate == kAlive) {
+        const std::string now = status_text(*x, &StatusArea::derived);
+        if (now.find("\"known\": true") != std::string::npos) x->known_derived = now;
+    }
+    return copy_out(x->known_derived.empty() ? R"({"known": false, "channels": []})" : x->known_derived, out, len);
+}
+
 const pyproc_engine_api table = {
     PYPROC_ENGINE_ABI_VERSION,
     start,
@@ -766,6 +810,7 @@ const pyproc_engine_api table = {
     set_limits,
     become_worker,
     memory_in_use,
+    derived_channels,
 };
 
 }  // namespace

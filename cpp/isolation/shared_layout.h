@@ -17,7 +17,7 @@
 namespace pyproc::isolation {
 
 inline constexpr uint32_t kMagic = 0x57505950;  // "PYPW"
-inline constexpr uint32_t kLayoutVersion = 1;
+inline constexpr uint32_t kLayoutVersion = 2;
 inline constexpr size_t kNameBytes = 64;        // a TTL channel's or electrode's name, cut at 63 bytes
 inline constexpr size_t kCallTextBytes = 4096;  // a recording folder, the host's fields
 inline constexpr size_t kMaxQueuedCalls = 16;
@@ -27,6 +27,7 @@ inline constexpr size_t kWaveformFloats = 256 * 1024;
 inline constexpr size_t kTextBytes = 64 * 1024;
 inline constexpr size_t kShortTextBytes = 16 * 1024;
 inline constexpr int32_t kMaxBlockSamples = 8192;  // a longer buffer passes through untouched, with a warning
+inline constexpr int32_t kMaxDerived = 1024;       // derived channels per buffer (engine_runtime.MAX_DERIVED)
 
 // Calls that never wait for the module: they go with the next request of either slot, in order.
 // set_parameter's text is "name\0value": a value taken before a restarted worker, given to it again.
@@ -93,6 +94,7 @@ struct BlockArea {
     int32_t num_samples;
     int32_t num_channels;  // the samples: channel c at the slot's start + c * num_samples
     uint32_t sample_slot;  // where the client writes the buffer: set by the worker, to memory the module does not hold
+    int32_t num_derived;   // derived channels the client has room for; answered: how many the worker filled
     uint32_t num_events;
     uint32_t num_spikes;
     uint32_t waveform_used;
@@ -111,6 +113,8 @@ struct ControlArea {
     int32_t result;  // set_parameter: 0, or -1 with the refusal in reply
     int32_t num_channels;
     double sample_rate;
+    double bit_volts;                // create: the stream's first channel's
+    char channel_names[kTextBytes];  // create: the stream's channel names, each NUL-terminated (those that fit)
     char first[kTextBytes];   // create: the script; set_parameter: the name
     char second[kTextBytes];  // create: the parameters' values; set_parameter: the value
     char reply[kTextBytes];
@@ -126,6 +130,7 @@ struct StatusArea {
     char warnings[kShortTextBytes];
     char parameters[kTextBytes];
     char live[kShortTextBytes];
+    char derived[kTextBytes];  // derived_channels()
 };
 
 struct SharedHeader {
@@ -157,8 +162,19 @@ inline size_t slot_floats(int32_t max_channels, int32_t max_samples) {
     return (static_cast<size_t>(max_channels) * static_cast<size_t>(max_samples) + 1023) / 1024 * 1024;
 }
 
-inline size_t shared_bytes(int32_t max_channels, int32_t max_samples) {
+// After the slots, the derived channels' samples of the buffer in flight: channel k at k * max_samples,
+// reserved by the worker as a module's declarations need them.
+inline size_t derived_offset(int32_t max_channels, int32_t max_samples) {
     return kSamplesOffset + sizeof(float) * (kSampleSlots + 1) * slot_floats(max_channels, max_samples);
+}
+
+inline size_t shared_bytes(int32_t max_channels, int32_t max_samples) {
+    return derived_offset(max_channels, max_samples) + sizeof(float) * static_cast<size_t>(kMaxDerived) * max_samples;
+}
+
+inline float* derived_samples(SharedHeader* header, int32_t channel) {
+    return reinterpret_cast<float*>(reinterpret_cast<char*>(header) + derived_offset(header->max_channels, header->max_samples)) +
+           static_cast<size_t>(channel) * static_cast<size_t>(header->max_samples);
 }
 
 inline size_t slot_offset(int32_t max_channels, int32_t max_samples, uint32_t slot) {

@@ -22,6 +22,7 @@ const char* const streamParameter = "current_stream";
 const char* const executionParameter = "execution";
 const char* const deadlineParameter = "deadline_ms";
 constexpr double stuckAfterSeconds = 10;
+const char* const derivedIdentifierPrefix = "dataderived.python.";
 
 // The engine's text (cpp/common/engine_text.h), as a JUCE string.
 String engineText(size_t (*read)(const pyproc_instance*, char*, size_t), const pyproc_instance* instance) {
@@ -131,6 +132,66 @@ void PythonProcessor::updateSettings() {
         out.spikes = spikes;
     }
     if (pythonStartAttempted) rebuildInstance();
+    takeDerivedDeclarations();  // in-process, a module that just loaded declared them
+    if (auto* stream = getDataStream(selectedStreamId())) addDerivedChannels(stream);
+}
+
+// The stream's channels that come from upstream (ours are the derived channels added last update).
+int PythonProcessor::inputChannelCount(const DataStream* stream) const {
+    int count = 0;
+    for (const auto* channel : stream->getContinuousChannels())
+        if (channel->getSourceNodeId() != getNodeId()) ++count;
+    return count;
+}
+
+StringArray PythonProcessor::inputChannelNames(const DataStream* stream) const {
+    StringArray names;
+    for (const auto* channel : stream->getContinuousChannels())
+        if (channel->getSourceNodeId() != getNodeId()) names.add(channel->getName());
+    return names;
+}
+
+// The engine's declarations, when a load of the module knew them: true if they changed.
+bool PythonProcessor::takeDerivedDeclarations() {
+    if (!runner || !instance) return false;
+    const var reply = JSON::parse(engineText(runner->derived_channels, instance));
+    if (!static_cast<bool>(reply["known"])) return false;
+    std::vector<DerivedChannelSpec> declared;
+    if (const auto* list = reply["channels"].getArray())
+        for (const auto& channel : *list)
+            declared.push_back({channel["name"].toString(), channel["unit"].toString(), channel["description"].toString(),
+                                static_cast<double>(channel["bit_volts"])});
+    if (declared == derivedChannels) return false;
+    derivedChannels = declared;
+    return true;
+}
+
+// The derived channels go right after the stream's own channels, so that in the GUI's buffer they
+// follow them (the graph routes every channel by its identity, wherever it sits). Electrode channels
+// when in microvolts (the LFP Viewer scales them as the data), else auxiliary ones.
+void PythonProcessor::addDerivedChannels(DataStream* stream) {
+    int insertAt = 0;
+    for (int i = 0; i < continuousChannels.size(); ++i)
+        if (continuousChannels[i]->getStreamId() == stream->getStreamId()) insertAt = i + 1;
+    for (const auto& spec : derivedChannels) {
+        const bool microvolts = spec.unit == "uV" || spec.unit == String::fromUTF8("\xc2\xb5V");
+        ContinuousChannel::Settings settings{microvolts ? ContinuousChannel::Type::ELECTRODE : ContinuousChannel::Type::AUX,
+                                             spec.name, spec.description, derivedIdentifierPrefix + spec.name,
+                                             static_cast<float>(spec.bitVolts), stream};
+        auto* channel = new ContinuousChannel(settings);
+        channel->setUnits(spec.unit);
+        channel->addProcessor(this);
+        continuousChannels.insert(insertAt++, channel);
+    }
+}
+
+// A module that declared other derived channels (a reload, a module done loading in its worker):
+// the chain is updated, once acquisition has stopped (the GUI's buffers cannot change shape during it).
+void PythonProcessor::updateChainForDerivedChannels() {
+    if (CoreServices::getAcquisitionStatus() || !runner || !instance) return;
+    const int state = runner->state(instance);
+    if (state != PYPROC_READY) return;
+    if (takeDerivedDeclarations()) CoreServices::updateSignalChain(this);
 }
 
 void PythonProcessor::initialize(bool /*signalChainIsLoading*/) {
@@ -187,7 +248,7 @@ void PythonProcessor::destroyInstance() {
 void PythonProcessor::rebuildInstance() {
     const uint16 streamId = selectedStreamId();
     const DataStream* stream = streamId ? getDataStream(streamId) : nullptr;
-    const int channels = stream ? stream->getChannelCount() : 0;
+    const int channels = stream ? inputChannelCount(stream) : 0;
     const double sampleRate = stream ? stream->getSampleRate() : 0.0;
     const String script = getParameter(scriptParameter)->getValueAsString();
     if (!api) {
@@ -203,7 +264,15 @@ void PythonProcessor::rebuildInstance() {
     // Isolated: create() returns at once, the module loads in its worker (syncModuleParameters runs
     // again once it is ready: refreshStatus).
     runner = wantIsolated ? pyproc::isolation::isolated_api(*pyproc::loader::loaded_engine()) : api;
-    instance = runner->create(script.toRawUTF8(), channels, sampleRate, initialValuesJson().toRawUTF8());
+    const StringArray names = stream ? inputChannelNames(stream) : StringArray();
+    std::vector<std::string> nameTexts;
+    for (const auto& name : names) nameTexts.push_back(name.toStdString());
+    std::vector<const char*> namePointers;
+    for (const auto& name : nameTexts) namePointers.push_back(name.c_str());
+    const double bitVolts = stream && stream->getChannelCount() > 0 ? stream->getContinuousChannels()[0]->getBitVolts() : 0.0;
+    const pyproc_stream input{channels, sampleRate, namePointers.size() == static_cast<size_t>(channels) ? namePointers.data() : nullptr,
+                              bitVolts};
+    instance = runner->create(script.toRawUTF8(), &input, initialValuesJson().toRawUTF8());
     applyLimits();
     runner->set_host_fields(instance, hostFieldsJson().toRawUTF8());  // who we are, in the instance's live ring
     builtIsolated = wantIsolated;
@@ -301,9 +370,25 @@ String PythonProcessor::requestModuleValue(Parameter* parameter, var& value) {
 void PythonProcessor::saveCustomParametersToXml(XmlElement* parentElement) {
     auto* values = parentElement->createNewChildElement("MODULE_PARAMETERS");
     for (const auto& name : declaredParameters) values->setAttribute(name, moduleValues[name]);
+    for (const auto& spec : derivedChannels) {
+        auto* channel = parentElement->createNewChildElement("DERIVED_CHANNEL");
+        channel->setAttribute("name", spec.name);
+        channel->setAttribute("unit", spec.unit);
+        channel->setAttribute("description", spec.description);
+        channel->setAttribute("bit_volts", spec.bitVolts);
+    }
 }
 
 void PythonProcessor::loadCustomParametersFromXml(XmlElement* customParamsXml) {
+    // The derived channels the module declared when the chain was saved: in the chain until it says otherwise.
+    if (customParamsXml != nullptr && instance == nullptr) {
+        derivedChannels.clear();
+        for (const auto* channel : customParamsXml->getChildWithTagNameIterator("DERIVED_CHANNEL")) {
+            const double bitVolts = channel->getDoubleAttribute("bit_volts", 1.0);
+            derivedChannels.push_back({channel->getStringAttribute("name"), channel->getStringAttribute("unit"),
+                                       channel->getStringAttribute("description"), bitVolts > 0 ? bitVolts : 1.0});
+        }
+    }
     const XmlElement* values = customParamsXml ? customParamsXml->getChildByName("MODULE_PARAMETERS") : nullptr;
     // A live instance took the values already, through its GUI parameters (parameterValueChanged).
     if (values == nullptr || instance != nullptr) return;
@@ -359,6 +444,7 @@ void PythonProcessor::process(AudioBuffer<float>& buffer) {
     blockEvents.clear();
     blockSpikes.clear();
     checkForEvents(true);  // handleTTLEvent and handleSpike gather them
+    const int derived = firstDerivedIndex + derivedInChain <= buffer.getNumChannels() ? derivedInChain : 0;
     const pyproc_block block{firstSample,
                              numSamples,
                              buffer.getArrayOfWritePointers() + firstChannelIndex,
@@ -367,7 +453,9 @@ void PythonProcessor::process(AudioBuffer<float>& buffer) {
                              blockEvents.size(),
                              blockSpikes.data(),
                              blockSpikes.size(),
-                             0};
+                             0,
+                             buffer.getArrayOfWritePointers() + firstDerivedIndex,
+                             derived};
     pyproc_outputs out{};
     runner->run_block(instance, &block, &out);
     blockSpikeRefs.clear();
@@ -427,6 +515,9 @@ bool PythonProcessor::startAcquisition() {
     // index, final once the chain is updated; found here, not per block (it allocates).
     const DataStream* stream = builtStreamId ? getDataStream(builtStreamId) : nullptr;
     firstChannelIndex = stream && stream->getChannelCount() > 0 ? stream->getContinuousChannels()[0]->getGlobalIndex() : 0;
+    derivedInChain = 0;
+    for (const auto* channel : stream ? stream->getContinuousChannels() : Array<ContinuousChannel*>())
+        if (channel->getSourceNodeId() == getNodeId() && derivedInChain++ == 0) firstDerivedIndex = channel->getGlobalIndex();
     std::lock_guard<std::mutex> lock(engineMutex);
     if (api && instance) runner->start_acquisition(instance);
     return true;  // an errored module passes data through; it never stops acquisition
@@ -477,7 +568,10 @@ void PythonProcessor::deliverRecordingCalls(bool mayWait) {
     recordingCallsWaiting.store(false, std::memory_order_release);
 }
 
-void PythonProcessor::timerCallback() { refreshStatus(); }
+void PythonProcessor::timerCallback() {
+    refreshStatus();
+    updateChainForDerivedChannels();
+}
 
 void PythonProcessor::refreshStatus() {
     Status next;

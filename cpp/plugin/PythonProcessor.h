@@ -82,7 +82,22 @@ private:
         SpikeChannel* spikes = nullptr;
     };
 
+    // A continuous channel the module adds to its stream (docs/derived.md), as the engine declares it.
+    struct DerivedChannelSpec {
+        String name, unit, description;
+        double bitVolts = 1.0;
+        bool operator==(const DerivedChannelSpec& other) const {
+            return name == other.name && unit == other.unit && description == other.description &&
+                   bitVolts == other.bitVolts;
+        }
+    };
+
     void timerCallback() override;
+    int inputChannelCount(const DataStream* stream) const;
+    StringArray inputChannelNames(const DataStream* stream) const;
+    bool takeDerivedDeclarations();
+    void addDerivedChannels(DataStream* stream);
+    void updateChainForDerivedChannels();
     void startPython();
     void rebuildInstance();
     void syncModuleParameters();
@@ -136,6 +151,13 @@ private:
     String builtScript;
     bool builtIsolated = true;
     int firstChannelIndex = 0;  // of the built stream in the GUI's buffer, set at acquisition start
+
+    // The derived channels in the chain: the module's last known declarations (saved with the chain,
+    // so a chain loads with them before the module has loaded), their first channel in the GUI's
+    // buffer (set at acquisition start, right after the stream's own), and how many the chain has.
+    std::vector<DerivedChannelSpec> derivedChannels;
+    int firstDerivedIndex = 0;
+    int derivedInChain = 0;
 
     std::map<uint16, StreamOutputs> outputs;
     Array<SpikeChannel*> ownSpikeChannels;

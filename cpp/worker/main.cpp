@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include <engine_text.h>
 #include <loader.h>
 
 #include "shared_layout.h"
@@ -27,6 +28,7 @@ namespace {
 
 using namespace pyproc;
 using namespace pyproc::isolation;
+using common::engine_text;
 
 constexpr int64_t kSpinLeadNs = 500000;  // spin from this long before the next buffer is due
 
@@ -77,17 +79,13 @@ void copy_text(char* out, size_t capacity, const std::string& text) {
     out[n] = '\0';
 }
 
-std::string text_of(size_t (*read)(const pyproc_instance*, char*, size_t), const pyproc_instance* instance) {
-    std::string text(read(instance, nullptr, 0) + 1, '\0');
-    read(instance, text.data(), text.size());
-    text.resize(std::strlen(text.c_str()));
-    return text;
-}
+
 
 class Worker {
 public:
     Worker(SharedMemory& memory, SharedHeader& shared) : memory_(memory), shared_(shared) {
         channels_.resize(static_cast<size_t>(shared.max_channels));
+        derived_.resize(static_cast<size_t>(kMaxDerived));
         events_.reserve(kEventCapacity);
         spikes_.reserve(kSpikeCapacity);
     }
@@ -220,9 +218,13 @@ private:
             spikes_.push_back({spike.sample_number, spike.electrode_name, spike.source_node, spike.sorted_id,
                                spike.num_channels, spike.num_samples, block.waveforms + spike.waveform_offset});
         }
+        const int32_t num_derived = derived_room(std::clamp(block.num_derived, 0, kMaxDerived));
+        for (int32_t k = 0; k < num_derived; ++k) derived_[static_cast<size_t>(k)] = derived_samples(&shared_, k);
         const pyproc_block inputs{block.first_sample_number, num_samples, channels_.data(), num_channels,
                                   events_.data(), events_.size(), spikes_.data(), spikes_.size(),
-                                  block.sample_slot < kSpareSlot ? PYPROC_BLOCK_LEND : 0u};
+                                  block.sample_slot < kSpareSlot ? PYPROC_BLOCK_LEND : 0u,
+                                  derived_.data(), num_derived};
+        block.num_derived = num_derived;
         pyproc_outputs out{};
         if (instance_) api_->run_block(instance_, &inputs, &out);
         append(block.out, out);
@@ -234,7 +236,7 @@ private:
     void serve_control() {
         ControlArea& control = shared_.control;
         if (control.request == Request::create) {
-            if (api_) instance_ = api_->create(control.first, control.num_channels, control.sample_rate, control.second);
+            if (api_) instance_ = create(control);
             apply_host_fields();
             run_calls(control.calls);
             publish();
@@ -265,6 +267,30 @@ private:
         }
         publish();
         answer(control.slot);
+    }
+
+    // The client's stream: its channel names come NUL-terminated, as many as fit.
+    pyproc_instance* create(const ControlArea& control) {
+        std::vector<const char*> names;
+        for (size_t at = 0; at < sizeof control.channel_names && control.channel_names[at] &&
+                            names.size() < static_cast<size_t>(std::max(0, control.num_channels));
+             at += std::strlen(control.channel_names + at) + 1)
+            names.push_back(control.channel_names + at);
+        const pyproc_stream stream{control.num_channels, control.sample_rate,
+                                   names.size() == static_cast<size_t>(control.num_channels) ? names.data() : nullptr,
+                                   control.bit_volts};
+        return api_->create(control.first, &stream, control.second);
+    }
+
+    // How many of WANTED derived channels have memory: reserved before their first use, as the slots.
+    int32_t derived_room(int32_t wanted) {
+        if (wanted > derived_reserved_) {
+            const size_t channel_bytes = sizeof(float) * static_cast<size_t>(shared_.max_samples);
+            const size_t from = derived_offset(shared_.max_channels, shared_.max_samples) + channel_bytes * derived_reserved_;
+            if (memory_.reserve(from, channel_bytes * static_cast<size_t>(wanted - derived_reserved_)).empty())
+                derived_reserved_ = wanted;
+        }
+        return std::min(wanted, derived_reserved_);
     }
 
     // The slot for the next buffer: the first whose memory the module does not hold, else the spare
@@ -315,15 +341,12 @@ private:
     // The instance's state, texts and parameters for the client; a seqlock, so a reader never waits.
     void publish() {
         StatusArea& status = shared_.status;
-        const std::string error = api_ ? text_of(api_->error_text, instance_) : start_problem_;
-        const std::string warnings = api_ ? text_of(api_->warning_text, instance_) : "";
-        std::string parameters = R"({"parameters": [], "problems": [], "refused": []})";
-        if (api_ && instance_) {
-            parameters.assign(api_->parameters(instance_, nullptr, 0) + 1, '\0');
-            api_->parameters(instance_, parameters.data(), parameters.size());
-            parameters.resize(std::strlen(parameters.c_str()));
-        }
-        const std::string live = api_ ? text_of(api_->live_status, instance_) : "";
+        const std::string error = api_ ? engine_text(api_->error_text, instance_) : start_problem_;
+        const std::string warnings = api_ ? engine_text(api_->warning_text, instance_) : "";
+        const std::string parameters = api_ && instance_ ? engine_text(api_->parameters, instance_)
+                                                         : R"({"parameters": [], "problems": [], "refused": []})";
+        const std::string live = api_ ? engine_text(api_->live_status, instance_) : "";
+        const std::string derived = api_ && instance_ ? engine_text(api_->derived_channels, instance_) : "";
         status.sequence.fetch_add(1, std::memory_order_acq_rel);
         std::atomic_thread_fence(std::memory_order_release);
         status.state = api_ ? api_->state(instance_) : PYPROC_ERRORED;
@@ -331,6 +354,7 @@ private:
         copy_text(status.warnings, sizeof status.warnings, warnings);
         copy_text(status.parameters, sizeof status.parameters, parameters);
         copy_text(status.live, sizeof status.live, live);
+        copy_text(status.derived, sizeof status.derived, derived);
         status.sequence.fetch_add(1, std::memory_order_release);
         published_state_ = status.state;
         last_publish_ = std::chrono::steady_clock::now();
@@ -343,7 +367,7 @@ private:
         if (api_->state(instance_) != published_state_ ||
             std::chrono::steady_clock::now() - last_publish_ > std::chrono::milliseconds(200))
             return publish();
-        const std::string live = text_of(api_->live_status, instance_);
+        const std::string live = engine_text(api_->live_status, instance_);
         StatusArea& status = shared_.status;
         status.sequence.fetch_add(1, std::memory_order_acq_rel);
         std::atomic_thread_fence(std::memory_order_release);
@@ -357,6 +381,8 @@ private:
     pyproc_instance* instance_ = nullptr;
     std::string start_problem_;
     std::vector<float*> channels_;
+    std::vector<float*> derived_;
+    int32_t derived_reserved_ = 0;
     std::vector<pyproc_ttl_input> events_;
     std::vector<pyproc_spike> spikes_;
     int32_t published_state_ = -1;

@@ -1,5 +1,6 @@
-"""`oe-pyproc run --plot`: input against output for a few channels, events marked, and under them what the
-modules published (pyproc-host --output writes it to <output>/published/<node>_<script>/)."""
+"""`oe-pyproc run --plot`: input against output for a few channels, events marked, then the modules' derived
+channels (recorded after the stream's own), and under them what the modules published (pyproc-host --output
+writes it to <output>/published/<node>_<script>/)."""
 from __future__ import annotations
 
 import json
@@ -28,6 +29,7 @@ class Recording:
     events: np.ndarray        # TTL events' sample indexes from the first sample, within `samples`
     first_sample: int         # the sample number of samples[0]
     total_samples: int        # the whole recording's length
+    channel_names: List[str]
 
 
 def read_recording(folder: Path) -> Recording:
@@ -44,11 +46,13 @@ def read_recording(folder: Path) -> Recording:
     first = int(continuous.sample_numbers[0]) if total else 0
     count = min(total, int(SECONDS_SHOWN * _rate(continuous)) + 1)
     samples = continuous.get_samples(0, count)
+    metadata = continuous.metadata
+    names = list(metadata["channel_names"] if isinstance(metadata, dict) else metadata.channel_names)
     events = recording.events
     if events is None or len(events) == 0:
-        return Recording(samples, _rate(continuous), np.array([], dtype=np.int64), first, total)
+        return Recording(samples, _rate(continuous), np.array([], dtype=np.int64), first, total, names)
     offsets = np.asarray(events.sample_number) - first
-    return Recording(samples, _rate(continuous), offsets[(offsets >= 0) & (offsets < count)], first, total)
+    return Recording(samples, _rate(continuous), offsets[(offsets >= 0) & (offsets < count)], first, total, names)
 
 
 @dataclass
@@ -115,7 +119,7 @@ def input_recording(input_source: str, python_home: Path, scratch: Path) -> Path
 
 def run_figure(input_source: str, output: Path, python_home: Path, title: str):
     """The figure of `run --plot`: input against output for the first channels over the first SECONDS_SHOWN
-    (red lines: TTL events), then a row per published name: scalars over time (seconds from the
+    (red lines: TTL events), the derived channels over the same span, then a row per published name: scalars over time (seconds from the
     recording's first sample, as the traces; the traces' span shaded), the last curve, the last image or
     picture."""
     try:
@@ -131,27 +135,32 @@ def run_figure(input_source: str, output: Path, python_home: Path, title: str):
     after, rate, events = result.samples, result.rate, result.events
     published = read_published(output)
     shown = min(CHANNELS_SHOWN, before.shape[1])
-    heights = [1.8] * shown + [_row_height(item) for item in published]
+    derived = list(range(before.shape[1], after.shape[1]))  # the channels the modules added
+    heights = [1.8] * (shown + len(derived)) + [_row_height(item) for item in published]
     figure = plt.figure(figsize=(9, sum(heights) + 0.6 + 0.5 * bool(published)))
     grid = figure.add_gridspec(len(heights), 1, height_ratios=heights)
     time_ms = np.arange(len(after)) / rate * 1000
     traces = []
-    for channel in range(shown):
-        axis = figure.add_subplot(grid[channel, 0], sharex=traces[0] if traces else None)
+    for row, channel in enumerate(list(range(shown)) + derived):
+        axis = figure.add_subplot(grid[row, 0], sharex=traces[0] if traces else None)
         traces.append(axis)
-        axis.plot(time_ms, before[: len(after), channel], color="#bbbbbb", linewidth=0.8, label="input")
-        axis.plot(time_ms, after[:, channel], color="#4477aa", linewidth=0.8, label="output")
-        axis.set_ylabel(f"ch {channel + 1} µV")
+        if channel < shown:
+            axis.plot(time_ms, before[: len(after), channel], color="#bbbbbb", linewidth=0.8, label="input")
+            axis.plot(time_ms, after[:, channel], color="#4477aa", linewidth=0.8, label="output")
+            axis.set_ylabel(f"ch {channel + 1} µV")
+        else:
+            axis.plot(time_ms, after[:, channel], color="#228833", linewidth=1.0)
+            axis.set_ylabel(result.channel_names[channel], fontsize="small")
         for sample in events:
             axis.axvline(sample / rate * 1000, color="#cc3311", linewidth=0.6, alpha=0.6)
-        if channel < shown - 1:
+        if row < shown + len(derived) - 1:
             axis.tick_params(labelbottom=False)
     traces[0].legend(loc="upper right", fontsize="small")
     traces[0].set_title(title)
-    traces[-1].set_xlabel("ms (red lines: TTL events)")
+    traces[-1].set_xlabel("ms (red lines: TTL events" + ("; green: derived channels)" if derived else ")"))
     several = len({item.instance for item in published}) > 1
     duration = result.total_samples / rate
-    for row, item in enumerate(published, start=shown):
+    for row, item in enumerate(published, start=shown + len(derived)):
         _draw_published(figure.add_subplot(grid[row, 0]), item, rate, result.first_sample, duration,
                         len(after) / rate, several)
     figure.tight_layout()

@@ -57,11 +57,11 @@ from typing import List, Optional, Tuple
 import numpy as np
 
 from oe_pyproc import engine_runtime
-from oe_pyproc.engine_runtime import (Bool, Channel, Choice, Float, Int, Parameter, ParameterError,  # noqa: E402
-                                      Parameters, String)
+from oe_pyproc.engine_runtime import (Bool, Channel, Choice, Derived, DerivedChannels, Float, Int,  # noqa: E402
+                                      Parameter, ParameterError, Parameters, String)
 
 __all__ = ["PythonProcessor", "TtlEvent", "SpikeOut", "Published", "describe", "Float", "Int", "Bool", "Choice", "String",
-           "Channel", "Parameter", "ParameterError", "Parameters"]
+           "Channel", "Parameter", "ParameterError", "Parameters", "Derived", "DerivedChannels"]
 
 _INT64_MAX = 2**63 - 1
 _INT64_MIN = -(2**63)
@@ -167,6 +167,7 @@ class PythonProcessor:
         self._warned: set = set()
         self.acquiring = True
         self._params = Parameters([], {})
+        self._derived = DerivedChannels()
 
     # -- the embedded module's API ------------------------------------------------
 
@@ -177,6 +178,12 @@ class PythonProcessor:
     @property
     def sample_rate(self) -> float:
         return self._sample_rate
+
+    @property
+    def derived(self) -> DerivedChannels:
+        """The module's derived channels for the current buffer: derived['name'] or derived.name, a float32
+        array of the buffer's length to write into in process() (``run_module`` fills them)."""
+        return self._derived
 
     @property
     def params(self) -> Parameters:
@@ -282,3 +289,8 @@ class PythonProcessor:
 def _use_parameters(processor: PythonProcessor, parameter_set) -> None:
     """The stand-in's `params` become those of an engine_runtime.ParameterSet (run_module does this)."""
     processor._params = parameter_set.params
+
+
+def _use_derived(processor: PythonProcessor, arrays: dict) -> None:
+    """The stand-in's `derived` names those of the run (run_module points them at each buffer's slice)."""
+    processor._derived = DerivedChannels(list(arrays))

@@ -39,9 +39,10 @@ from typing import Any, Dict, Iterable, List, Optional, Union
 
 import numpy as np
 
-from oe_pyproc.engine_runtime import ParameterError, ParameterSet, declared_parameters, load_script
+from oe_pyproc.engine_runtime import (ParameterError, ParameterSet, declared_derived, declared_parameters,
+                                      load_script)
 
-from oe_pyprocessor import PythonProcessor, SpikeOut, TtlEvent, _use_parameters
+from oe_pyprocessor import PythonProcessor, SpikeOut, TtlEvent, _use_derived, _use_parameters
 
 __all__ = ["load_module", "run_module", "RunResult", "TtlIn", "SpikeIn"]
 
@@ -98,6 +99,9 @@ class RunResult:
     module: Any  # the PyProcessor instance
     blocks: int = 0  # process() calls
     block_starts: List[int] = field(default_factory=list)
+    # name -> float32 array over the whole run: each derived channel (PyProcessor.derived_channels), as recorded
+    derived: Dict[str, np.ndarray] = field(default_factory=dict)
+    derived_declarations: List[dict] = field(default_factory=list)  # {"name", "unit", "description", "bit_volts"}
 
 
 def _ttl_in(item: Any) -> TtlIn:
@@ -161,7 +165,8 @@ def _take_result(result: Any, data: np.ndarray, processor: PythonProcessor) -> N
 def run_module(path_or_class: Any, data: Any, sample_rate: float, block_size: int = 1024,
                ttl_events: Iterable[Any] = (), spikes: Iterable[Any] = (),
                recording_dir: Union[str, os.PathLike, None] = None, params: Optional[Dict[str, Any]] = None,
-               param_changes: Optional[Dict[int, Dict[str, Any]]] = None) -> RunResult:
+               param_changes: Optional[Dict[int, Dict[str, Any]]] = None, channel_names: Optional[List[str]] = None,
+               bit_volts: float = 0.195) -> RunResult:
     """Runs a PyProcessor over ``data`` (channels x samples) buffer by buffer, as the engine would.
 
     ``path_or_class``: a script path, a loaded module or the PyProcessor class.
@@ -173,6 +178,9 @@ def run_module(path_or_class: Any, data: Any, sample_rate: float, block_size: in
     ``pyproc-host --param``; ``param_changes`` ({K: {name: value}}) change them before the K-th buffer
     (1 = the first), as ``--param-at K:name=value``, calling ``parameter_changed(name, value)``. A
     value a parameter refuses raises ParameterError with the engine's message.
+    The module's derived channels (``derived_channels``) are checked as the engine checks them, against
+    ``channel_names`` (default CH1, CH2...) and with ``bit_volts`` as the first channel's; each buffer's
+    ``processor.derived`` arrays are slices of ``result.derived[name]``, which start at 0.
     """
     output = np.array(data, dtype=np.float32, order="C", copy=True)
     if output.ndim != 2:
@@ -198,6 +206,10 @@ def run_module(path_or_class: Any, data: Any, sample_rate: float, block_size: in
     if not hasattr(module, "process"):
         raise ValueError("PyProcessor has no process(self, data) method")
     result = RunResult(output, processor.events, processor.spikes, processor, module)
+    names = list(channel_names) if channel_names is not None else ["CH%d" % (c + 1) for c in range(num_channels)]
+    result.derived_declarations = declared_derived(module, names, bit_volts)
+    result.derived = {d["name"]: np.zeros(total, dtype=np.float32) for d in result.derived_declarations}
+    _use_derived(processor, result.derived)
     fresh_data = bool(getattr(module, "fresh_data", False))
 
     processor.acquiring = True
@@ -230,6 +242,8 @@ def run_module(path_or_class: Any, data: Any, sample_rate: float, block_size: in
         view = output[:, start:stop]  # a view on the output, as the engine hands out the chain's buffer
         # fresh_data: a C-contiguous copy, written back after process(), as the published plugin did
         buffer = np.array(view, order="C", copy=True) if fresh_data else view
+        for name, values in result.derived.items():
+            processor.derived._arrays[name] = values[start:stop]
         _take_result(module.process(buffer), buffer, processor)
         if fresh_data:
             view[...] = buffer

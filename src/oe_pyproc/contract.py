@@ -287,10 +287,16 @@ def check_contiguous_data(script: Script) -> Iterable[Finding]:
 PARAMETER_TYPES = ("Float", "Int", "Bool", "Choice", "String", "Channel")
 
 
-def _declarations(cls: ast.ClassDef) -> Optional[ast.AST]:
-    """The value assigned to `parameters` in the class body, if any."""
+def _declarations(cls: ast.ClassDef, attribute: str = "parameters") -> Optional[ast.AST]:
+    """The value assigned to ATTRIBUTE in the class body, or else to self.ATTRIBUTE in __init__, if any."""
     for node in cls.body:
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "parameters" for t in node.targets):
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == attribute for t in node.targets):
+            return node.value
+    init = next((node for node in cls.body if isinstance(node, ast.FunctionDef) and node.name == "__init__"), None)
+    for node in ast.walk(init) if init is not None else ():
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Attribute) and t.attr == attribute and
+                                                isinstance(t.value, ast.Name) and t.value.id == "self"
+                                                for t in node.targets):
             return node.value
     return None
 
@@ -339,6 +345,34 @@ def check_parameter_declarations(script: Script) -> Iterable[Finding]:
         seen.setdefault(parameter.name, item.lineno)
 
 
+def check_derived_declarations(script: Script) -> Iterable[Finding]:
+    """PyProcessor.derived_channels (in the class, or set in __init__): Derived(...) items the engine takes,
+    each name once. Names of the stream's channels are refused by the run, which knows the stream."""
+    cls = script.processor_class
+    declared = _declarations(cls, "derived_channels") if cls is not None else None
+    if not isinstance(declared, (ast.List, ast.Tuple)):
+        return  # none, or built some other way (a comprehension per channel): the run checks it
+    seen = {}
+    for item in declared.elts:
+        func = getattr(item, "func", None)
+        kind = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+        if not isinstance(item, ast.Call) or kind != "Derived":
+            yield Finding(FAIL, script.path, item.lineno, "`derived_channels` holds %s: use oe_pyprocessor.Derived("
+                          "name, unit=..., description=...)" % (ast.get_source_segment(script.source, item) or "?")[:60])
+            continue
+        try:
+            channel = _declaration(item)
+        except Exception as error:  # the engine's ValueError or TypeError, or wrong arguments
+            yield Finding(FAIL, script.path, item.lineno, "Derived(...): %s" % error)
+            continue
+        if channel is None:
+            continue
+        if channel.name in seen:
+            yield Finding(FAIL, script.path, item.lineno, "derived channel %r is declared twice (first at line %d)"
+                          % (channel.name, seen[channel.name]))
+        seen.setdefault(channel.name, item.lineno)
+
+
 STATIC_CHECKS: List[Callable[[Script], Iterable[Finding]]] = [
     check_has_class,
     check_init_signature,
@@ -348,6 +382,7 @@ STATIC_CHECKS: List[Callable[[Script], Iterable[Finding]]] = [
     check_rebinding_data,
     check_contiguous_data,
     check_parameter_declarations,
+    check_derived_declarations,
 ]
 
 

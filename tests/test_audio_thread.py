@@ -51,10 +51,12 @@ def count_allocations(library: Path, python_home: Path, tmp_path: Path, script: 
 
 
 @pytest.mark.parametrize("mode", ["--in-process", "--isolated"])
-@pytest.mark.parametrize("script", [HERE.parent / "bench" / "noop_module.py", HERE / "scripts" / "every_call.py"],
-                         ids=["pass-through", "every-path"])
+@pytest.mark.parametrize("script", [HERE.parent / "bench" / "noop_module.py", HERE / "scripts" / "every_call.py",
+                                    HERE / "scripts" / "writes_derived.py"],
+                         ids=["pass-through", "every-path", "derived-channels"])
 def test_run_block_allocates_nothing_once_warm(alloc_counter, python_home, tmp_path, script, mode):
-    """Pass-through, and a module that takes events and spikes, sends both back and publishes, each buffer;
+    """Pass-through, a module that takes events and spikes, sends both back and publishes, each buffer, and
+    one that writes derived channels;
     in-process (the engine) and isolated (the client's copies in and out, and its wait)."""
     result = count_allocations(alloc_counter, python_home, tmp_path, script, mode=mode)
     counted, summary = result["counted"], result["summary"]

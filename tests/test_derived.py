@@ -239,6 +239,8 @@ def test_the_stand_in_gives_each_derived_channel_over_the_whole_run():
     result = run_module(ONE_PER_CHANNEL_CLASS(), data, SAMPLE_RATE, block_size=1000)
     assert list(result.derived) == ["neg_0", "neg_1", "neg_2", "neg_3"]
     assert np.array_equal(result.derived["neg_2"], -data[2])
+    kept = run_module(Path(__file__).parent / "scripts" / "writes_derived.py", data, SAMPLE_RATE, block_size=1000)
+    assert np.array_equal(kept.derived["first"], data[0]) and np.all(kept.derived["second"] == 1.5)
     with pytest.raises(ValueError, match="has the name of one of the stream's channels"):
         run_module(ONE_PER_CHANNEL_CLASS(), data, SAMPLE_RATE, channel_names=["neg_0", "b", "c", "d"])
 

@@ -207,6 +207,9 @@ void Instance::load() {
     load_parameters();
     if (state_ != PYPROC_READY) return;
     guarded("PyProcessor.__init__", [&] {
+        // One per load, made before __init__ (which may keep processor.derived); named once it returned.
+        derived_ = runtime().attr("DerivedChannels")();
+        derived_arrays_ = derived_.attr("_arrays");
         processor_ = module_.attr("PyProcessor")(handle_, num_channels_, sample_rate_);
         if (!py::hasattr(processor_, "process"))
             throw py::value_error("PyProcessor has no process(self, data) method");
@@ -223,14 +226,12 @@ void Instance::read_derived() {
         py::list names;
         for (const auto& name : channel_names_) names.append(py::str(name));
         const py::list declared = runtime().attr("declared_derived")(processor_, names, bit_volts_);
-        py::list declared_names;
+        const py::object empty = py::module_::import("numpy").attr("zeros")(0, "float32");
         for (const auto& declaration : declared) {
             derived_names_.push_back(declaration["name"]);
-            declared_names.append(declaration["name"]);
+            derived_arrays_[declaration["name"]] = empty;  // until the first buffer
         }
-        derived_ = runtime().attr("DerivedChannels")(declared_names);
-        derived_arrays_ = derived_.attr("_arrays");
-        derived_views_.assign(derived_names_.size(), DerivedView{});
+        derived_views_.assign(derived_names_.size(), {});
         const std::string json = runtime().attr("derived_json")(declared).cast<std::string>();
         std::lock_guard<std::mutex> lock(text_mutex_);
         derived_json_ = json;
@@ -239,7 +240,7 @@ void Instance::read_derived() {
 
 py::object Instance::derived() const {
     if (derived_) return derived_;
-    return runtime().attr("DerivedChannels")();  // before __init__ returned, or none declared
+    return runtime().attr("DerivedChannels")();  // the module did not load
 }
 
 void Instance::bind_derived(float* const* derived, int32_t num_derived, int32_t num_samples) {
@@ -252,12 +253,17 @@ void Instance::bind_derived(float* const* derived, int32_t num_derived, int32_t 
         float* data = static_cast<int32_t>(k) < num_derived
                           ? derived[k]
                           : derived_scratch_.data() + (k - static_cast<size_t>(num_derived)) * static_cast<size_t>(num_samples);
-        DerivedView& view = derived_views_[k];
-        if (view.data == data && view.length == num_samples) continue;
-        if (static_cast<int32_t>(k) >= num_derived) std::fill(data, data + num_samples, 0.0f);
-        const py::array array = float_vector(num_samples, data, borrowed_memory());
-        if (PyDict_SetItem(derived_arrays_.ptr(), derived_names_[k].ptr(), array.ptr()) != 0) throw py::error_already_set();
-        view = {data, num_samples};
+        auto& views = derived_views_[k];
+        const auto fits = [&](const DerivedView& view) { return view.data == data && view.length == num_samples; };
+        DerivedView* view = fits(views[0]) ? &views[0] : fits(views[1]) ? &views[1] : nullptr;
+        if (!view) {  // the older one goes
+            std::swap(views[0], views[1]);
+            view = &views[0];
+            if (static_cast<int32_t>(k) >= num_derived) std::fill(data, data + num_samples, 0.0f);
+            *view = {data, num_samples, float_vector(num_samples, data, borrowed_memory())};
+        }
+        if (PyDict_SetItem(derived_arrays_.ptr(), derived_names_[k].ptr(), view->array.ptr()) != 0)
+            throw py::error_already_set();
     }
 }
 

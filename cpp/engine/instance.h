@@ -4,6 +4,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <array>
 #include <atomic>
 #include <memory>
 #include <mutex>
@@ -209,11 +210,14 @@ private:
     py::object derived_;        // engine_runtime.DerivedChannels of this load (empty until __init__ returned)
     py::object derived_arrays_;  // its dict: name -> the current block's array
     std::vector<py::object> derived_names_;
+    // Per derived channel, the views of its last two (memory, length) pairs: the GUI's buffers
+    // alternate between two lengths (696 and 697 samples at 30 kHz), and a view is not made anew.
     struct DerivedView {
         float* data = nullptr;
         int32_t length = -1;
+        py::object array;
     };
-    std::vector<DerivedView> derived_views_;
+    std::vector<std::array<DerivedView, 2>> derived_views_;
     std::vector<float> derived_scratch_;  // for declared channels the caller gave no memory for
     std::atomic<bool> changes_pending_{false};
     // `data` is a view on the chain's buffer unless one of these asks for a copy.

@@ -292,5 +292,7 @@ def _use_parameters(processor: PythonProcessor, parameter_set) -> None:
 
 
 def _use_derived(processor: PythonProcessor, arrays: dict) -> None:
-    """The stand-in's `derived` names those of the run (run_module points them at each buffer's slice)."""
-    processor._derived = DerivedChannels(list(arrays))
+    """The stand-in's `derived` (the object a module may have kept in __init__) names those of the run;
+    run_module points them at each buffer's slice."""
+    processor._derived._arrays.clear()
+    processor._derived._arrays.update(arrays)

@@ -808,3 +808,8 @@ def test_derived_channels_are_recorded_and_shown_by_the_lfp_viewer(new_gui, inpu
     saved = tmp_path / "saved.xml"
     gui.put("/api/save", {"filepath": str(saved)})
     assert '<DERIVED_CHANNEL name="envelope" unit="uV"' in saved.read_text()
+    # A reload that declares another channel updates the chain.
+    script.write_text(script.read_text().replace(
+        '    derived_channels = [\n', '    derived_channels = [\n        oe.Derived("extra", unit="mV"),\n'))
+    gui.python_command(python, "reload")
+    wait_until(lambda: stream_channels(gui, recorder) == 8 + 3, "the reloaded module's channels in the chain", 20)

@@ -99,35 +99,8 @@ def test_one_derived_channel_per_input_channel_declared_in_init(pyhost_each_mode
     assert np.abs(stored[:, 8:] * 0.5 + microvolts).max() <= 0.25 + 1e-9  # one step of 0.5 uV, rounded
 
 
-# A module that writes 7.0 into its derived channel, then fails on its 5th buffer after writing.
-FAILS_AT_5 = """
-import oe_pyprocessor as oe
-
-
-class PyProcessor:
-    derived_channels = [oe.Derived("seven")]
-
-    def __init__(self, processor, num_channels, sample_rate):
-        self.processor = processor
-        self.calls = 0
-
-    def process(self, data):
-        self.calls += 1
-        self.processor.derived["seven"][:] = 7.0
-        if self.calls == 5:
-            raise RuntimeError("fails after writing")
-"""
-
-
-def test_an_errored_module_leaves_its_derived_channels_at_zero_never_at_stale_values(pyhost_each_mode):
-    result = pyhost_each_mode.run(pyhost_each_mode.script("fails.py", FAILS_AT_5))
-    assert result.returncode == 1 and "fails after writing" in result.stderr
-    stored = np.asarray(recording(result.output_dir).continuous[0].samples)[:, 8] * BIT_VOLTS
-    assert np.allclose(stored[:4000], 7.0, atol=BIT_VOLTS)  # blocks of 1000: four good buffers
-    assert np.all(stored[4000:] == 0)
-
-
-LATE_AT_5 = """
+# A module that writes 7.0 into its derived channel each buffer, and on its 5th, after writing, misbehaves.
+SEVEN_THEN = """
 import time
 
 import oe_pyprocessor as oe
@@ -144,13 +117,22 @@ class PyProcessor:
         self.calls += 1
         self.processor.derived["seven"][:] = 7.0
         if self.calls == 5:
-            time.sleep(0.5)
+            MISBEHAVIOUR
 """
+
+
+def test_an_errored_module_leaves_its_derived_channels_at_zero_never_at_stale_values(pyhost_each_mode):
+    source = SEVEN_THEN.replace("MISBEHAVIOUR", 'raise RuntimeError("fails after writing")')
+    result = pyhost_each_mode.run(pyhost_each_mode.script("fails.py", source))
+    assert result.returncode == 1 and "fails after writing" in result.stderr
+    stored = np.asarray(recording(result.output_dir).continuous[0].samples)[:, 8] * BIT_VOLTS
+    assert np.allclose(stored[:4000], 7.0, atol=BIT_VOLTS)  # blocks of 1000: four good buffers
+    assert np.all(stored[4000:] == 0)
 
 
 def test_a_late_buffer_has_zero_derived_values_and_the_next_ones_the_modules(pyhost):
     pyhost.mode = "isolated"
-    result = pyhost.run(pyhost.script("late.py", LATE_AT_5), extra=["--deadline-ms", "100", "--realtime"],
+    result = pyhost.run(pyhost.script("late.py", SEVEN_THEN.replace("MISBEHAVIOUR", "time.sleep(0.5)")), extra=["--deadline-ms", "100", "--realtime"],
                         input_source="synthetic:channels=8,rate=30000,seconds=1,block=1000")
     assert result.returncode == 0, result.stderr
     (instance,) = result.summary["instances"]
@@ -249,3 +231,60 @@ def ONE_PER_CHANNEL_CLASS():
     namespace = {}
     exec(compile(ONE_PER_CHANNEL, "per_channel.py", "exec"), namespace)
     return namespace["PyProcessor"]
+
+
+# Written as the published plugin's Modules/ are (every callback, process() inside try/except, a filter
+# restarted each buffer), without derived channels: they record exactly as before.
+PUBLISHED_STYLE = """
+import numpy as np
+from scipy import signal
+import oe_pyprocessor
+
+
+class PyProcessor:
+    def __init__(self, processor, num_channels, sample_rate):
+        print("channels", num_channels, "rate", sample_rate)
+        self.num_channels = num_channels
+        self.sos = signal.butter(2, [500, 2000], btype="bandpass", output="sos", fs=sample_rate)
+
+    def process(self, data):
+        try:
+            for channel in range(self.num_channels):
+                data[channel] = signal.sosfilt(self.sos, data[channel])
+        except Exception:
+            pass
+
+    def start_acquisition(self):
+        pass
+
+    def stop_acquisition(self):
+        pass
+
+    def handle_ttl_event(self, source_node, channel, sample_number, line, state):
+        pass
+
+    def handle_spike(self, source_node, electrode_name, num_channels, num_samples, sample_number, sorted_id, spike_data):
+        pass
+
+    def start_recording(self, recording_dir):
+        pass
+
+    def stop_recording(self):
+        pass
+"""
+
+
+def test_a_module_written_as_the_published_examples_records_as_before(pyhost_each_mode, tmp_path):
+    from scipy import signal
+
+    source = spiky_input(tmp_path)
+    result = pyhost_each_mode.run(pyhost_each_mode.script("published_style.py", PUBLISHED_STYLE),
+                                  input_source=str(source))
+    assert result.returncode == 0, result.stderr
+    assert result.summary["instances"][0]["derived"] == [] and len(oebin_channels(result.output_dir)) == 4
+    continuous = recording(result.output_dir).continuous[0]
+    recorded = np.asarray(continuous.samples).astype(np.float64) * BIT_VOLTS
+    inputs = recording(source).continuous[0].get_samples(0, 30000)
+    sos = signal.butter(2, [500, 2000], btype="bandpass", output="sos", fs=SAMPLE_RATE)
+    blocks = [signal.sosfilt(sos, inputs[start:start + 1024].astype(np.float32), axis=0) for start in range(0, 30000, 1024)]
+    assert np.abs(recorded - np.concatenate(blocks)).max() <= BIT_VOLTS / 2 + 1e-3

@@ -287,12 +287,13 @@ def check_contiguous_data(script: Script) -> Iterable[Finding]:
 PARAMETER_TYPES = ("Float", "Int", "Bool", "Choice", "String", "Channel")
 
 
-def _declarations(cls: ast.ClassDef, attribute: str = "parameters") -> Optional[ast.AST]:
-    """The value assigned to ATTRIBUTE in the class body, or else to self.ATTRIBUTE in __init__, if any."""
+def _declarations(cls: ast.ClassDef, attribute: str, in_init: bool) -> Optional[ast.AST]:
+    """The value assigned to ATTRIBUTE in the class body, or else (IN_INIT) to self.ATTRIBUTE in __init__."""
     for node in cls.body:
         if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == attribute for t in node.targets):
             return node.value
-    init = next((node for node in cls.body if isinstance(node, ast.FunctionDef) and node.name == "__init__"), None)
+    init = next((node for node in cls.body if isinstance(node, ast.FunctionDef) and node.name == "__init__"
+                 and in_init), None)
     for node in ast.walk(init) if init is not None else ():
         if isinstance(node, ast.Assign) and any(isinstance(t, ast.Attribute) and t.attr == attribute and
                                                 isinstance(t.value, ast.Name) and t.value.id == "self"
@@ -315,62 +316,47 @@ def _declaration(call: ast.Call):
     return getattr(engine_runtime, name)(*args, **kwargs)
 
 
-def check_parameter_declarations(script: Script) -> Iterable[Finding]:
-    """PyProcessor.parameters: known types, valid defaults and ranges, each name once."""
+def _declaration_findings(script: Script, attribute: str, kinds: Sequence[str], noun: str, use: str,
+                          in_init: bool) -> Iterable[Finding]:
+    """A literal list of declarations (PyProcessor.ATTRIBUTE, or with IN_INIT self.ATTRIBUTE in __init__): each
+    item a call of one of KINDS that the engine's own classes accept, each name once."""
     cls = script.processor_class
-    declared = _declarations(cls) if cls is not None else None
-    if declared is None:
-        return
-    if not isinstance(declared, (ast.List, ast.Tuple)):
-        return  # built some other way: the run checks it
-    seen = {}
-    for item in declared.elts:
-        func = getattr(item, "func", None)
-        kind = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
-        if not isinstance(item, ast.Call) or kind not in PARAMETER_TYPES:
-            yield Finding(FAIL, script.path, item.lineno, "`parameters` holds %s, not a parameter: use "
-                          "oe_pyprocessor.%s" % ((ast.get_source_segment(script.source, item) or "?")[:60],
-                                                ", ".join(PARAMETER_TYPES)))
-            continue
-        try:
-            parameter = _declaration(item)
-        except Exception as error:  # ParameterError, or a TypeError for wrong arguments
-            yield Finding(FAIL, script.path, item.lineno, "%s(...): %s" % (kind, error))
-            continue
-        if parameter is None:
-            continue
-        if parameter.name in seen:
-            yield Finding(FAIL, script.path, item.lineno, "parameter %r is declared twice (first at line %d)"
-                          % (parameter.name, seen[parameter.name]))
-        seen.setdefault(parameter.name, item.lineno)
-
-
-def check_derived_declarations(script: Script) -> Iterable[Finding]:
-    """PyProcessor.derived_channels (in the class, or set in __init__): Derived(...) items the engine takes,
-    each name once. Names of the stream's channels are refused by the run, which knows the stream."""
-    cls = script.processor_class
-    declared = _declarations(cls, "derived_channels") if cls is not None else None
+    declared = _declarations(cls, attribute, in_init) if cls is not None else None
     if not isinstance(declared, (ast.List, ast.Tuple)):
         return  # none, or built some other way (a comprehension per channel): the run checks it
     seen = {}
     for item in declared.elts:
         func = getattr(item, "func", None)
         kind = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
-        if not isinstance(item, ast.Call) or kind != "Derived":
-            yield Finding(FAIL, script.path, item.lineno, "`derived_channels` holds %s: use oe_pyprocessor.Derived("
-                          "name, unit=..., description=...)" % (ast.get_source_segment(script.source, item) or "?")[:60])
+        if not isinstance(item, ast.Call) or kind not in kinds:
+            yield Finding(FAIL, script.path, item.lineno, "`%s` holds %s%s" % (
+                attribute, (ast.get_source_segment(script.source, item) or "?")[:60], use))
             continue
         try:
-            channel = _declaration(item)
-        except Exception as error:  # the engine's ValueError or TypeError, or wrong arguments
-            yield Finding(FAIL, script.path, item.lineno, "Derived(...): %s" % error)
+            made = _declaration(item)
+        except Exception as error:  # the engine's refusal, or a TypeError for wrong arguments
+            yield Finding(FAIL, script.path, item.lineno, "%s(...): %s" % (kind, error))
             continue
-        if channel is None:
+        if made is None:
             continue
-        if channel.name in seen:
-            yield Finding(FAIL, script.path, item.lineno, "derived channel %r is declared twice (first at line %d)"
-                          % (channel.name, seen[channel.name]))
-        seen.setdefault(channel.name, item.lineno)
+        if made.name in seen:
+            yield Finding(FAIL, script.path, item.lineno, "%s %r is declared twice (first at line %d)"
+                          % (noun, made.name, seen[made.name]))
+        seen.setdefault(made.name, item.lineno)
+
+
+def check_parameter_declarations(script: Script) -> Iterable[Finding]:
+    """PyProcessor.parameters (the class's: the engine reads them before __init__): known types, valid
+    defaults and ranges, each name once."""
+    return _declaration_findings(script, "parameters", PARAMETER_TYPES, "parameter",
+                                 ", not a parameter: use oe_pyprocessor.%s" % ", ".join(PARAMETER_TYPES), False)
+
+
+def check_derived_declarations(script: Script) -> Iterable[Finding]:
+    """PyProcessor.derived_channels (in the class, or set in __init__): Derived(...) items the engine takes,
+    each name once. Names of the stream's channels are refused by the run, which knows the stream."""
+    return _declaration_findings(script, "derived_channels", ("Derived",), "derived channel",
+                                 ": use oe_pyprocessor.Derived(name, unit=..., description=...)", True)
 
 
 STATIC_CHECKS: List[Callable[[Script], Iterable[Finding]]] = [

@@ -352,23 +352,28 @@ def _plain(number):
     return ("%g" % number) if isinstance(number, float) else str(number)
 
 
-def declared_parameters(processor_class):
-    """The class's `parameters` list, checked: Parameter objects with distinct names."""
-    declared = getattr(processor_class, "parameters", None)
+def _declared_list(owner, attribute, item_type, error, noun, what, use):
+    """OWNER.ATTRIBUTE (None: []) as a list of ITEM_TYPE with distinct names, else ERROR in words."""
+    declared = getattr(owner, attribute, None)
     if declared is None:
         return []
     if not isinstance(declared, (list, tuple)):
-        raise ParameterError("PyProcessor.parameters must be a list of oe_pyprocessor parameters "
-                             "(Float, Int, Bool, Choice, String, Channel), got %s" % describe(declared))
+        raise error("PyProcessor.%s must be a list of %s, got %s" % (attribute, what, describe(declared)))
     seen = set()
     for item in declared:
-        if not isinstance(item, Parameter):
-            raise ParameterError("PyProcessor.parameters holds %s; use oe_pyprocessor.Float, Int, Bool, Choice, "
-                                 "String or Channel" % describe(item))
+        if not isinstance(item, item_type):
+            raise error("PyProcessor.%s holds %s; use %s" % (attribute, describe(item), use))
         if item.name in seen:
-            raise ParameterError("parameter %r is declared twice" % item.name)
+            raise error("%s %r is declared twice" % (noun, item.name))
         seen.add(item.name)
     return list(declared)
+
+
+def declared_parameters(processor_class):
+    """The class's `parameters` list, checked: Parameter objects with distinct names."""
+    return _declared_list(processor_class, "parameters", Parameter, ParameterError, "parameter",
+                          "oe_pyprocessor parameters (Float, Int, Bool, Choice, String, Channel)",
+                          "oe_pyprocessor.Float, Int, Bool, Choice, String or Channel")
 
 
 class ParameterSet:
@@ -562,25 +567,15 @@ class Derived:
 def declared_derived(processor, channel_names=(), default_bit_volts=0.0):
     """The module's `derived_channels` (set in __init__, or the class's), checked against the stream's
     channel names: [{"name", "unit", "description", "bit_volts"}]; raises naming what cannot be used."""
-    declared = getattr(processor, "derived_channels", None)
-    if declared is None:
-        return []
-    if not isinstance(declared, (list, tuple)):
-        raise TypeError("PyProcessor.derived_channels must be a list of oe_pyprocessor.Derived, got %s"
-                        % describe(declared))
+    declared = _declared_list(processor, "derived_channels", Derived, ValueError, "derived channel",
+                              "oe_pyprocessor.Derived", "oe_pyprocessor.Derived(name, unit=..., description=...)")
     if len(declared) > MAX_DERIVED:
         raise ValueError("PyProcessor.derived_channels declares %d channels; at most %d" % (len(declared), MAX_DERIVED))
-    inputs, seen = set(channel_names), set()
+    inputs = set(channel_names)
     for item in declared:
-        if not isinstance(item, Derived):
-            raise TypeError("PyProcessor.derived_channels holds %s; use oe_pyprocessor.Derived(name, unit=..., "
-                            "description=...)" % describe(item))
-        if item.name in seen:
-            raise ValueError("derived channel %r is declared twice" % item.name)
         if item.name in inputs:
             raise ValueError("derived channel %r has the name of one of the stream's channels; choose another"
                              % item.name)
-        seen.add(item.name)
     bit_volts = float(default_bit_volts) if default_bit_volts and default_bit_volts > 0 else 1.0
     return [item.declaration(bit_volts) for item in declared]
 

@@ -3,9 +3,9 @@
 - editor_parameters.png: the Python Processor's editor running the threshold detector template, whose
   parameters get the GUI's own controls;
 - lfp_viewer_derived.png: the LFP Viewer during acquisition, drawing the band_power template's derived
-  channels (envelope, threshold) beside the File Reader's channels.
+  channels (envelope, threshold) under the four channels of a recording with spikes on its second.
 
-    .venv/bin/python docs/screenshots.py      (needs Debian's xvfb and imagemagick)
+    .venv/bin/python docs/screenshots.py      (needs Debian's xvfb, imagemagick and xdotool)
 """
 import contextlib
 import subprocess
@@ -17,6 +17,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
+import numpy as np  # noqa: E402
+
+from conftest import write_recording  # noqa: E402
 from gui_session import GuiSession, JackServer, build_plugin, find_gui  # noqa: E402
 from oe_pyproc.host import current_python_home  # noqa: E402
 
@@ -41,7 +44,10 @@ def gui_on_screen():
             gui = GuiSession(executable, root / "gui", jack)
             gui.install(build_plugin(), current_python_home())
             gui.start(display=DISPLAY)
-            yield gui
+            time.sleep(2)
+            # The first start offers a default configuration in a dialog: closed, as a user would.
+            subprocess.run(["xdotool", "key", "--clearmodifiers", "Escape"], env={"DISPLAY": DISPLAY}, check=False)
+            yield gui, root
         finally:
             if gui is not None:
                 gui.stop()
@@ -58,7 +64,7 @@ def capture(name: str, crop: str = "") -> None:
 
 
 def editor_parameters() -> None:
-    with gui_on_screen() as gui:
+    with gui_on_screen() as (gui, _):
         reader = gui.add("File Reader")
         python = gui.add("Python Processor", reader)
         gui.set(python, "script_path", str(REPO / "templates" / "threshold_detector.py"))
@@ -69,14 +75,15 @@ def editor_parameters() -> None:
 
 
 def lfp_viewer_derived() -> None:
-    with gui_on_screen() as gui:
-        reader = gui.add("File Reader")  # the GUI's own example data
+    with gui_on_screen() as (gui, root):
+        reader = gui.add("File Reader")
+        gui.set(reader, "selected_file", str(next(spiky_recording(root / "input").rglob("structure.oebin"))))
         python = gui.add("Python Processor", reader)
         gui.set(python, "script_path", str(REPO / "templates" / "band_power.py"))
-        gui.set(python, "threshold_uv", 15.0)
+        gui.set(python, "channel", 1)
         viewer = gui.add("LFP Viewer", python)
         deadline = time.monotonic() + 20
-        while gui.get(f"/api/processors/{viewer}")["streams"][0]["channel_count"] < 3:
+        while gui.get(f"/api/processors/{viewer}")["streams"][0]["channel_count"] < 4 + 2:
             if time.monotonic() > deadline:
                 sys.exit("the derived channels did not reach the LFP Viewer")
             time.sleep(0.2)
@@ -84,6 +91,15 @@ def lfp_viewer_derived() -> None:
         time.sleep(6)  # a few screens of data
         capture("lfp_viewer_derived.png")
         gui.put("/api/status", {"mode": "IDLE"})
+
+
+def spiky_recording(folder: Path) -> Path:
+    """4 channels of noise, 10 s, with a spike every 0.2 s on the second."""
+    rng = np.random.default_rng(3)
+    samples = rng.normal(0.0, 8.0, size=(300000, 4))
+    for peak in range(3000, 300000 - 20, 6000):
+        samples[peak - 5:peak + 10, 1] += -140.0 * np.hanning(15)
+    return write_recording(folder, samples, 30000.0)
 
 
 if __name__ == "__main__":

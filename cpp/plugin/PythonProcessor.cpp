@@ -132,7 +132,7 @@ void PythonProcessor::updateSettings() {
         out.spikes = spikes;
     }
     if (pythonStartAttempted) rebuildInstance();
-    takeDerivedDeclarations();  // in-process, a module that just loaded declared them
+    derivedChannels = declaredDerivedChannels();  // in-process, a module that just loaded declared them
     if (auto* stream = getDataStream(selectedStreamId())) addDerivedChannels(stream);
 }
 
@@ -151,19 +151,17 @@ StringArray PythonProcessor::inputChannelNames(const DataStream* stream) const {
     return names;
 }
 
-// The engine's declarations, when a load of the module knew them: true if they changed.
-bool PythonProcessor::takeDerivedDeclarations() {
-    if (!runner || !instance) return false;
+// The engine's declarations, when a load of the module knew them; else the chain's.
+std::vector<PythonProcessor::DerivedChannelSpec> PythonProcessor::declaredDerivedChannels() const {
+    if (!runner || !instance) return derivedChannels;
     const var reply = JSON::parse(engineText(runner->derived_channels, instance));
-    if (!static_cast<bool>(reply["known"])) return false;
+    if (!static_cast<bool>(reply["known"])) return derivedChannels;
     std::vector<DerivedChannelSpec> declared;
     if (const auto* list = reply["channels"].getArray())
         for (const auto& channel : *list)
             declared.push_back({channel["name"].toString(), channel["unit"].toString(), channel["description"].toString(),
                                 static_cast<double>(channel["bit_volts"])});
-    if (declared == derivedChannels) return false;
-    derivedChannels = declared;
-    return true;
+    return declared;
 }
 
 // The derived channels go right after the stream's own channels, so that in the GUI's buffer they
@@ -186,12 +184,11 @@ void PythonProcessor::addDerivedChannels(DataStream* stream) {
 }
 
 // A module that declared other derived channels (a reload, a module done loading in its worker):
-// the chain is updated, once acquisition has stopped (the GUI's buffers cannot change shape during it).
+// the chain is updated (updateSettings takes them), once acquisition has stopped (the GUI's buffers
+// cannot change shape during it). An update the GUI ignores (a chain loading) is asked for again.
 void PythonProcessor::updateChainForDerivedChannels() {
-    if (CoreServices::getAcquisitionStatus() || !runner || !instance) return;
-    const int state = runner->state(instance);
-    if (state != PYPROC_READY) return;
-    if (takeDerivedDeclarations()) CoreServices::updateSignalChain(this);
+    if (CoreServices::getAcquisitionStatus() || !runner || !instance || runner->state(instance) != PYPROC_READY) return;
+    if (declaredDerivedChannels() != derivedChannels) CoreServices::updateSignalChain(this);
 }
 
 void PythonProcessor::initialize(bool /*signalChainIsLoading*/) {

@@ -95,7 +95,7 @@ private:
     void timerCallback() override;
     int inputChannelCount(const DataStream* stream) const;
     StringArray inputChannelNames(const DataStream* stream) const;
-    bool takeDerivedDeclarations();
+    std::vector<DerivedChannelSpec> declaredDerivedChannels() const;
     void addDerivedChannels(DataStream* stream);
     void updateChainForDerivedChannels();
     void startPython();

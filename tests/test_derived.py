@@ -288,3 +288,35 @@ def test_a_module_written_as_the_published_examples_records_as_before(pyhost_eac
     sos = signal.butter(2, [500, 2000], btype="bandpass", output="sos", fs=SAMPLE_RATE)
     blocks = [signal.sosfilt(sos, inputs[start:start + 1024].astype(np.float32), axis=0) for start in range(0, 30000, 1024)]
     assert np.abs(recorded - np.concatenate(blocks)).max() <= BIT_VOLTS / 2 + 1e-3
+
+
+# Each load declares one more channel than the last (a reload that changes the declarations).
+GROWS_ON_RELOAD = """
+from pathlib import Path
+
+import oe_pyprocessor as oe
+
+LOADS = Path(__file__).with_name("loads.txt")
+
+
+class PyProcessor:
+    def __init__(self, processor, num_channels, sample_rate):
+        loads = int(LOADS.read_text()) + 1 if LOADS.exists() else 1
+        LOADS.write_text(str(loads))
+        self.derived_channels = [oe.Derived("d%d" % k) for k in range(loads)]
+        self.processor, self.loads = processor, loads
+
+    def process(self, data):
+        for k in range(self.loads):
+            self.processor.derived["d%d" % k][:] = 10.0 * self.loads + k
+"""
+
+
+def test_a_reload_that_declares_more_channels_than_the_recording_has_keeps_running(pyhost_each_mode):
+    """The recording keeps the channels of the first load (the GUI updates its chain only when stopped):
+    the new declaration is computed and dropped, the old one goes on with the new load's values."""
+    result = pyhost_each_mode.run(pyhost_each_mode.script("grows.py", GROWS_ON_RELOAD), extra=["--reload-at", "10"])
+    assert result.returncode == 0, result.stderr
+    assert [c["name"] for c in result.summary["instances"][0]["derived"]] == ["d0"]
+    stored = np.asarray(recording(result.output_dir).continuous[0].samples)[:, 8] * BIT_VOLTS
+    assert np.allclose(stored[:9000], 10.0, atol=BIT_VOLTS) and np.allclose(stored[9000:], 20.0, atol=BIT_VOLTS)

@@ -152,13 +152,22 @@ def test_a_worker_killed_from_outside_is_reported_and_no_worker_outlives_the_hos
     assert not Path(f"/proc/{workers[0]}").exists()  # reaped: not even a zombie
 
 
+def shared_memory_names(pid: int) -> list:
+    """The POSIX shared memory names a process made for its workers (/oepp-<pid>-...)."""
+    return sorted(path.name for path in Path("/dev/shm").glob(f"oepp-{pid}-*"))
+
+
+@pytest.mark.skipif(not Path("/dev/shm").is_dir(), reason="POSIX shared memory names live in /dev/shm on Linux only")
 def test_a_worker_ends_with_its_host(tmp_path):
-    """A host killed outright (no chance to stop its worker): the worker sees its parent go and ends."""
+    """A host killed outright (no chance to stop its worker): the worker sees its parent go and ends, and
+    no shared memory is left in /dev/shm (the worker removed its name once it had mapped it)."""
     command = host_command([str(MISBEHAVING / "doubles.py")], current_python_home(), input_source=source(30),
                            extra=["--isolated", "--realtime"])
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         (worker,) = wait_until(lambda: workers_of(process.pid), "the host to start its worker", 20)
+        wait_until(lambda: not shared_memory_names(process.pid),
+                   lambda: f"the worker to remove the name of its shared memory: {shared_memory_names(process.pid)}", 5)
         process.kill()
         process.wait()
         wait_until(lambda: not Path(f"/proc/{worker}").exists() or

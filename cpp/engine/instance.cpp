@@ -247,8 +247,11 @@ void Instance::bind_derived(float* const* derived, int32_t num_derived, int32_t 
     const size_t declared = derived_names_.size();
     if (declared == 0) return;
     const auto missing = static_cast<size_t>(std::max<int32_t>(0, static_cast<int32_t>(declared) - std::max(0, num_derived)));
-    if (missing && derived_scratch_.size() < missing * static_cast<size_t>(num_samples))
+    if (missing && derived_scratch_.size() < missing * static_cast<size_t>(num_samples)) {
         derived_scratch_.resize(missing * static_cast<size_t>(num_samples));  // once per larger buffer
+        for (size_t k = static_cast<size_t>(std::max(0, num_derived)); k < declared; ++k)
+            derived_views_[k] = {};  // they viewed the scratch memory that moved
+    }
     for (size_t k = 0; k < declared; ++k) {
         float* data = static_cast<int32_t>(k) < num_derived
                           ? derived[k]

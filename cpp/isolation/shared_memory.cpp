@@ -4,7 +4,10 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <mutex>
+#include <random>
 #include <stdexcept>
 
 #if defined(_WIN32)
@@ -42,6 +45,8 @@ int32_t current_cpu() {
 
 namespace {
 
+// The process, a counter and a random tag: a name left behind by a process that died before its worker
+// mapped it (its pid reused since) is never asked for again. macOS allows 31 characters.
 std::string unique_name() {
     static std::atomic<unsigned> counter{0};
 #if defined(_WIN32)
@@ -49,8 +54,14 @@ std::string unique_name() {
 #else
     const unsigned long process = static_cast<unsigned long>(getpid());
 #endif
-    // macOS allows 31 characters in a POSIX shared memory name.
-    return "/oepp-" + std::to_string(process) + "-" + std::to_string(counter.fetch_add(1));
+    static std::mt19937 random{std::random_device{}()};
+    static std::mutex random_mutex;
+    char tag[9];
+    {
+        std::lock_guard<std::mutex> lock(random_mutex);
+        std::snprintf(tag, sizeof tag, "%08x", static_cast<unsigned>(random()));
+    }
+    return "/oepp-" + std::to_string(process) + "-" + std::to_string(counter.fetch_add(1)) + "-" + tag;
 }
 
 #if defined(_WIN32)
@@ -120,9 +131,13 @@ void SharedMemory::sleep(std::atomic<uint32_t>& word, uint32_t seen, int64_t tim
 
 std::unique_ptr<SharedMemory> SharedMemory::create(size_t bytes) {
     std::unique_ptr<SharedMemory> memory(new SharedMemory);
-    memory->name_ = unique_name();
     memory->bytes_ = bytes;
-    const int fd = shm_open(memory->name_.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
+    int fd = -1;
+    for (int attempt = 0; fd < 0 && attempt < 8; ++attempt) {  // a name taken (by chance) gets another
+        memory->name_ = unique_name();
+        fd = shm_open(memory->name_.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
+        if (fd < 0 && errno != EEXIST) break;
+    }
     if (fd < 0) throw std::runtime_error("cannot make shared memory for the worker: " + std::string(std::strerror(errno)));
     memory->named_ = true;
     if (ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
@@ -144,6 +159,7 @@ std::unique_ptr<SharedMemory> SharedMemory::open(const std::string& name, size_t
     memory->bytes_ = bytes;
     const int fd = shm_open(name.c_str(), O_RDWR, 0600);
     if (fd < 0) throw std::runtime_error("cannot open the shared memory " + name + ": " + std::strerror(errno));
+    memory->named_ = true;  // the worker's forget_name() removes it once mapped
     struct stat info {};
     if (fstat(fd, &info) != 0 || static_cast<size_t>(info.st_size) < bytes) {
         close(fd);

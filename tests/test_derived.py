@@ -320,3 +320,16 @@ def test_a_reload_that_declares_more_channels_than_the_recording_has_keeps_runni
     assert [c["name"] for c in result.summary["instances"][0]["derived"]] == ["d0"]
     stored = np.asarray(recording(result.output_dir).continuous[0].samples)[:, 8] * BIT_VOLTS
     assert np.allclose(stored[:9000], 10.0, atol=BIT_VOLTS) and np.allclose(stored[9000:], 20.0, atol=BIT_VOLTS)
+
+
+def test_the_command_line_names_the_derived_channels_and_plots_them(tmp_path):
+    import subprocess
+    import sys
+
+    plot = tmp_path / "run.png"
+    done = subprocess.run([sys.executable, "-m", "oe_pyproc", "run", str(TEMPLATE), "--input",
+                           "synthetic:channels=8,rate=30000,seconds=0.5,block=1024", "--plot", str(plot)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "node 101 adds derived channels: envelope (uV), threshold (uV)" in done.stdout
+    assert "plot written to" in done.stdout and plot.stat().st_size > 10_000

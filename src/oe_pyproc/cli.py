@@ -202,6 +202,10 @@ def command_run(args: argparse.Namespace, console: Console) -> int:
                   f"in {stream['blocks']} blocks", highlight=False)
     console.print(latency_table(result.summary))
     for instance in result.summary["instances"]:
+        if instance.get("derived"):
+            console.print(f"node {instance['node_id']} adds derived channels: " + ", ".join(
+                channel["name"] + (f" ({channel['unit']})" if channel["unit"] else "") for channel in instance["derived"]),
+                highlight=False, soft_wrap=True)
         if instance["warnings"]:
             console.print(f"[yellow]![/] node {instance['node_id']}: {instance['warnings']}", highlight=False)
         if instance["error"]:  # the traceback or the stacks may hold brackets: printed without markup

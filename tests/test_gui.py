@@ -763,8 +763,6 @@ def stream_channels(gui: GuiSession, node_id: int) -> int:
     return gui.get(f"/api/processors/{node_id}")["streams"][0]["channel_count"]
 
 
-@pytest.mark.skip(reason="derived channels crash GUI 1.0.1 about 1 run in 10 while processors are added after "
-                         "the Python Processor (issue 19, open)")
 @pytest.mark.parametrize("execution", ["isolated", "in-process"])
 def test_derived_channels_are_recorded_and_shown_by_the_lfp_viewer(new_gui, input_file, tmp_path, execution):
     """File Reader -> Python Processor (the band_power template) -> LFP Viewer -> Record Node: the module's
@@ -798,6 +796,9 @@ def test_derived_channels_are_recorded_and_shown_by_the_lfp_viewer(new_gui, inpu
     channels = json.loads(oebin.read_text())["continuous"][0]["channels"]
     assert [c["channel_name"] for c in channels[8:]] == ["envelope", "threshold"]
     assert [(c["units"], c["bit_volts"]) for c in channels[8:]] == [("uV", pytest.approx(BIT_VOLTS))] * 2
+    # The chain was updated for them after the processor had made its spike channel: still one.
+    spike_channels = json.loads(oebin.read_text())["spikes"]
+    assert [(c["name"], c["source_processor_id"]) for c in spike_channels] == [("Python Spikes", python)], spike_channels
     numbers = np.asarray(rec.continuous[0].sample_numbers, dtype=np.int64)
     samples = rec.continuous[0].get_samples(0, len(numbers))
     # The module's filters started with acquisition, before the first recorded sample: compare from

@@ -107,8 +107,13 @@ uint16 PythonProcessor::selectedStreamId() const {
 }
 
 void PythonProcessor::updateSettings() {
-    // Our spike channels are local, so the GUI keeps them: replace them for the current streams.
-    for (auto* channel : ownSpikeChannels) spikeChannels.removeObject(channel);
+    // Our spike channels are local, so the GUI keeps them, and its update() has already added each
+    // to the new stream like its old one: taken out of every stream before they are deleted (else a
+    // stream lists freed memory, which the next processor copies), and made anew for these streams.
+    for (auto* channel : ownSpikeChannels) {
+        for (auto* stream : dataStreams) removeSpikeChannel(stream, channel);
+        spikeChannels.removeObject(channel);
+    }
     ownSpikeChannels.clear();
     outputs.clear();
     for (auto* stream : getDataStreams()) {
@@ -136,14 +141,22 @@ void PythonProcessor::updateSettings() {
     if (auto* stream = getDataStream(selectedStreamId())) addDerivedChannels(stream);
 }
 
-// The stream's channels that come from upstream (ours are the derived channels added last update).
-int PythonProcessor::inputChannelCount(const DataStream* stream) const {
-    int count = 0;
-    for (const auto* channel : stream->getContinuousChannels())
-        if (channel->getSourceNodeId() != getNodeId()) ++count;
-    return count;
+// DataStream has no remove: its lists are rebuilt without CHANNEL, in order (local indexes unchanged
+// before it).
+void PythonProcessor::removeSpikeChannel(DataStream* stream, const SpikeChannel* channel) {
+    const auto spikes = stream->getSpikeChannels();
+    if (!spikes.contains(const_cast<SpikeChannel*>(channel))) return;
+    const auto continuous = stream->getContinuousChannels();
+    const auto events = stream->getEventChannels();
+    stream->clearChannels();
+    for (auto* kept : continuous) stream->addChannel(kept);
+    for (auto* kept : events) stream->addChannel(kept);
+    for (auto* kept : spikes)
+        if (kept != channel) stream->addChannel(kept);
 }
 
+// The names of the stream's channels that come from upstream (ours are the derived channels added
+// last update).
 StringArray PythonProcessor::inputChannelNames(const DataStream* stream) const {
     StringArray names;
     for (const auto* channel : stream->getContinuousChannels())
@@ -245,7 +258,8 @@ void PythonProcessor::destroyInstance() {
 void PythonProcessor::rebuildInstance() {
     const uint16 streamId = selectedStreamId();
     const DataStream* stream = streamId ? getDataStream(streamId) : nullptr;
-    const int channels = stream ? inputChannelCount(stream) : 0;
+    const StringArray names = stream ? inputChannelNames(stream) : StringArray();
+    const int channels = names.size();
     const double sampleRate = stream ? stream->getSampleRate() : 0.0;
     const String script = getParameter(scriptParameter)->getValueAsString();
     if (!api) {
@@ -261,14 +275,12 @@ void PythonProcessor::rebuildInstance() {
     // Isolated: create() returns at once, the module loads in its worker (syncModuleParameters runs
     // again once it is ready: refreshStatus).
     runner = wantIsolated ? pyproc::isolation::isolated_api(*pyproc::loader::loaded_engine()) : api;
-    const StringArray names = stream ? inputChannelNames(stream) : StringArray();
     std::vector<std::string> nameTexts;
     for (const auto& name : names) nameTexts.push_back(name.toStdString());
     std::vector<const char*> namePointers;
     for (const auto& name : nameTexts) namePointers.push_back(name.c_str());
     const double bitVolts = stream && stream->getChannelCount() > 0 ? stream->getContinuousChannels()[0]->getBitVolts() : 0.0;
-    const pyproc_stream input{channels, sampleRate, namePointers.size() == static_cast<size_t>(channels) ? namePointers.data() : nullptr,
-                              bitVolts};
+    const pyproc_stream input{channels, sampleRate, namePointers.data(), bitVolts};
     instance = runner->create(script.toRawUTF8(), &input, initialValuesJson().toRawUTF8());
     applyLimits();
     runner->set_host_fields(instance, hostFieldsJson().toRawUTF8());  // who we are, in the instance's live ring

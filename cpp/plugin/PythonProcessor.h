@@ -93,10 +93,10 @@ private:
     };
 
     void timerCallback() override;
-    int inputChannelCount(const DataStream* stream) const;
     StringArray inputChannelNames(const DataStream* stream) const;
     std::vector<DerivedChannelSpec> declaredDerivedChannels() const;
     void addDerivedChannels(DataStream* stream);
+    static void removeSpikeChannel(DataStream* stream, const SpikeChannel* channel);
     void updateChainForDerivedChannels();
     void startPython();
     void rebuildInstance();

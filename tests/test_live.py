@@ -6,6 +6,7 @@ stalled reader reads only once the host has written everything."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import threading
@@ -304,3 +305,60 @@ def test_the_notebook_example_collects_published_values(python_home, live_dir, t
     seconds, values = collected[0]
     assert list(values) == [0, 1, 2, 3, 4, 5]
     assert np.all(np.diff(seconds) >= 0)
+
+
+# -- the ring's layout: one table (cpp/engine/live_layout.def) that both languages are checked against ---------
+
+ENGINE_SOURCES = Path(__file__).resolve().parents[1] / "cpp" / "engine"
+
+
+def test_the_client_reads_the_installed_table_the_engine_was_built_from():
+    from oe_pyproc import live_layout
+
+    installed = live_layout.TABLE_PLACES[0]
+    assert installed.is_file(), "the package ships live_layout.def beside live.py"
+    assert installed.read_text() == (ENGINE_SOURCES / "live_layout.def").read_text()
+    assert live.MAGIC == b"OEPYLIV1" and live.KINDS[-1] == "event" and live.DIRECTIONS == ("received", "sent")
+
+
+def test_the_embedded_runtime_checks_published_names_by_the_table():
+    """The runtime is embedded in the engine without the table beside it: its limits are held to the table."""
+    from oe_pyproc import engine_runtime
+
+    assert engine_runtime.KINDS == tuple(kind for kind in live.KINDS if kind != "event")
+    assert engine_runtime.MAX_NAMES == live.NAME_SLOTS
+    assert engine_runtime.MAX_NAME_BYTES == live.MAX_NAME_BYTES < live.NAME_BYTES
+
+
+@pytest.mark.parametrize("change, problem", [
+    ("LIVE_FIELD(Header, ended, 88, 4, I)", "LIVE_FIELD(Header, ended, 88, 4, Q)"),
+    ("LIVE_FIELD(Header, ended, 88, 4, I)", "LIVE_FIELD(Header, ended, 84, 4, I)"),
+], ids=["code-not-its-size", "overlaps-the-field-before"])
+def test_the_client_refuses_a_table_that_contradicts_itself(change, problem):
+    from oe_pyproc import live_layout
+
+    text = (ENGINE_SOURCES / "live_layout.def").read_text()
+    assert change in text
+    with pytest.raises(ValueError, match="Header.ended"):
+        live_layout.read_table(text.replace(change, problem))
+
+
+@pytest.mark.parametrize("change, problem", [
+    ("LIVE_FIELD(Header, ended, 88, 4, I)", "LIVE_FIELD(Header, ended, 92, 4, I)"),
+    ("LIVE_STRUCT(NameEntry, 128)", "LIVE_STRUCT(NameEntry, 120)"),
+    ("LIVE_FIELD(FrameHeader, shape, 16, 8, 2I)", "LIVE_FIELD(FrameHeader, shape, 16, 4, I)"),
+], ids=["moved-field", "struct-size", "field-size"])
+def test_the_engine_does_not_build_against_a_table_its_structs_contradict(tmp_path, change, problem):
+    compiler = next((found for found in map(shutil.which, ("c++", "g++")) if found), None)
+    if compiler is None:
+        pytest.skip("no C++ compiler (c++) to compile the engine's ring against a changed table")
+    for name in ("live_ring.h", "live_ring.cpp"):
+        shutil.copy(ENGINE_SOURCES / name, tmp_path / name)
+    text = (ENGINE_SOURCES / "live_layout.def").read_text()
+    assert change in text
+    (tmp_path / "live_layout.def").write_text(text.replace(change, problem))
+    built = subprocess.run([compiler, "-std=c++17", "-fsyntax-only", str(tmp_path / "live_ring.cpp")],
+                           capture_output=True, text=True)
+    assert built.returncode != 0 and "live_layout.def: " in built.stderr, built.stderr
+    (tmp_path / "live_layout.def").write_text(text)
+    assert subprocess.run([compiler, "-std=c++17", "-fsyntax-only", str(tmp_path / "live_ring.cpp")]).returncode == 0

@@ -558,7 +558,7 @@ py::object Instance::handler(const char* method) {
 }
 
 void Instance::ttl_event(const pyproc_ttl_input& event, const py::object& handler) {
-    publish_event(event.sample_number, event.line, event.state != 0, 0);
+    publish_event(event.sample_number, event.line, event.state != 0, live::kReceived);
     if (state_ != PYPROC_READY || handler.is_none()) return;
     guarded("handle_ttl_event()", [&] {
         call(handler, event.source_node, event.channel_name ? event.channel_name : "",
@@ -629,7 +629,7 @@ void Instance::add_python_event(const py::object& line, const py::object& state,
         return;
     }
     pending_.events.push_back({block_start_ + sample_offset, static_cast<uint8_t>(line_number), on ? uint8_t{1} : uint8_t{0}});
-    publish_event(block_start_ + sample_offset, static_cast<uint8_t>(line_number), on, 1);
+    publish_event(block_start_ + sample_offset, static_cast<uint8_t>(line_number), on, live::kSent);
 }
 
 void Instance::add_python_spike(const py::object& sample_number, const py::object& waveform,
@@ -694,7 +694,7 @@ uint8_t kind_code(const std::string& kind) {
 const char* checked_name(const py::object& name, size_t* length) {
     Py_ssize_t size = 0;
     const char* text = PyUnicode_Check(name.ptr()) ? PyUnicode_AsUTF8AndSize(name.ptr(), &size) : nullptr;
-    if (!text || size == 0 || size > 63 || std::memchr(text, '\0', static_cast<size_t>(size))) {
+    if (!text || size == 0 || size > live::kMaxNameBytes || std::memchr(text, '\0', static_cast<size_t>(size))) {
         PyErr_Clear();
         runtime().attr("check_published_name")(name);
         throw py::value_error("publish(): name is not usable");  // not reached: the check raised

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <functional>
@@ -13,20 +14,25 @@
 
 namespace pyproc::live {
 
-inline constexpr char kMagic[8] = {'O', 'E', 'P', 'Y', 'L', 'I', 'V', '1'};
-inline constexpr uint32_t kLayoutVersion = 1;
-inline constexpr uint64_t kHeaderBytes = 4096;
-inline constexpr uint32_t kIndexSlots = 4096;
-inline constexpr uint32_t kNameSlots = 64;
-inline constexpr size_t kNameBytes = 104;  // with the NUL
-inline constexpr size_t kMetaOffset = 128;
+// The constants and enums come from the one table of the layout, live_layout.def (live.py reads it too).
+#define LIVE_MAGIC(text) \
+    inline constexpr char kMagic[8] = {#text[0], #text[1], #text[2], #text[3], #text[4], #text[5], #text[6], #text[7]};
+#define LIVE_CONSTANT(type, name, value) inline constexpr type name = value;
+#include "live_layout.def"
 inline constexpr size_t kMetaBytes = kHeaderBytes - kMetaOffset;
-inline constexpr uint64_t kFrameHeaderBytes = 32;
-inline constexpr uint64_t kEmpty = ~uint64_t{0};
-inline constexpr uint32_t kEventName = ~uint32_t{0};
 
-enum Kind : uint8_t { kScalar = 0, kCurve = 1, kImage = 2, kPicture = 3, kEvent = 4 };
-enum Dtype : uint8_t { kFloat64 = 0, kFloat32 = 1, kUint8 = 2 };
+#define LIVE_KIND(name, text, value) name = value,
+enum Kind : uint8_t {
+#include "live_layout.def"
+};
+#define LIVE_DTYPE(name, text, value) name = value,
+enum Dtype : uint8_t {
+#include "live_layout.def"
+};
+#define LIVE_DIRECTION(name, text, value) name = value,
+enum Direction : uint8_t {
+#include "live_layout.def"
+};
 
 struct Header {
     char magic[8];
@@ -45,7 +51,6 @@ struct Header {
     std::atomic<uint32_t> meta_sequence;
     uint32_t meta_length;
 };
-static_assert(sizeof(Header) <= kMetaOffset, "the header's fields end before the meta");
 
 struct NameEntry {
     std::atomic<uint32_t> used;
@@ -54,7 +59,6 @@ struct NameEntry {
     std::atomic<int64_t> last_sample_number;
     char name[kNameBytes];
 };
-static_assert(sizeof(NameEntry) == 128, "docs/live.md: name entries are 128 bytes");
 
 struct IndexSlot {
     std::atomic<uint64_t> sequence;
@@ -63,7 +67,6 @@ struct IndexSlot {
     uint32_t unused;
     uint64_t unused2;
 };
-static_assert(sizeof(IndexSlot) == 32, "docs/live.md: index slots are 32 bytes");
 
 struct FrameHeader {
     uint32_t name_index;
@@ -75,8 +78,19 @@ struct FrameHeader {
     uint32_t shape[2];
     uint64_t sequence;
 };
-static_assert(sizeof(FrameHeader) == kFrameHeaderBytes, "docs/live.md: frame headers are 32 bytes");
 static_assert(std::atomic<uint64_t>::is_always_lock_free, "shared-memory atomics must be lock-free");
+
+
+// Each field where the table puts it and of its size: the structs cannot drift from the table.
+#define LIVE_FIELD(owner, field, offset, bytes, code)                                    \
+    static_assert(offsetof(owner, field) == (offset) && sizeof(owner::field) == (bytes), \
+                  "live_layout.def: " #owner "::" #field " is not where or as large as the table says");
+#define LIVE_STRUCT(owner, bytes) \
+    static_assert(sizeof(owner) == (bytes), "live_layout.def: sizeof(" #owner ") is not what the table says");
+#include "live_layout.def"
+static_assert(sizeof(Header) <= kMetaOffset, "the header's fields end before the meta");
+static_assert(sizeof(FrameHeader) == kFrameHeaderBytes, "a frame's payload follows its header");
+static_assert(kMaxNameBytes < kNameBytes, "a name and its NUL fit its field");
 
 inline uint64_t align8(uint64_t bytes) { return (bytes + 7) & ~uint64_t{7}; }
 

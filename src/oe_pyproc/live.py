@@ -26,22 +26,24 @@ from typing import Dict, Iterator, List, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
-MAGIC = b"OEPYLIV1"
-LAYOUT_VERSION = 1
-SUFFIX = ".oelive"
-KINDS = ("scalar", "curve", "image", "picture", "event")
-DIRECTIONS = ("received", "sent")
-DTYPES = (np.float64, np.float32, np.uint8)
-EMPTY = 2 ** 64 - 1
-EVENT_NAME = 2 ** 32 - 1
-META_OFFSET = 128
-NAME_SLOTS = 64
-NAME_BYTES = 104
+from .live_layout import LAYOUT
 
-_HEADER = struct.Struct("<8sII QQ QQQQ QQQ III")  # up to the meta length (docs/live.md)
-_NAME = struct.Struct("<IIQq104s")
-_SLOT = struct.Struct("<QQII")
-_FRAME = struct.Struct("<IBBBBqIIQ")
+# The layout, from its one table (live_layout.def, which the engine's C++ is checked against).
+_TABLE = LAYOUT.constants
+MAGIC = LAYOUT.magic
+LAYOUT_VERSION = _TABLE["kLayoutVersion"]
+SUFFIX = ".oelive"
+KINDS = LAYOUT.kinds
+DIRECTIONS = LAYOUT.directions
+DTYPES = tuple(np.dtype(name).type for name in LAYOUT.dtypes)
+EMPTY = _TABLE["kEmpty"]
+EVENT_NAME = _TABLE["kEventName"]
+META_OFFSET = _TABLE["kMetaOffset"]
+NAME_SLOTS = _TABLE["kNameSlots"]
+NAME_BYTES = _TABLE["kNameBytes"]
+MAX_NAME_BYTES = _TABLE["kMaxNameBytes"]
+
+_HEADER, _NAME, _SLOT, _FRAME = (LAYOUT.records[name] for name in ("Header", "NameEntry", "IndexSlot", "FrameHeader"))
 
 
 def live_dir(platform: str = sys.platform, environ: Mapping[str, str] = os.environ,
@@ -103,12 +105,13 @@ class Instance:
         self.path = Path(path)
         with open(self.path, "rb") as file:
             self._map = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
-        fields = _HEADER.unpack_from(self._map, 0)
-        if fields[0] != MAGIC or fields[1] != LAYOUT_VERSION:
+        header = _HEADER.read_from(self._map, 0)
+        if header["magic"] != MAGIC or header["layout_version"] != LAYOUT_VERSION:
             self._map.close()
             raise ValueError("%s is not a live ring of layout %d" % (self.path, LAYOUT_VERSION))
-        (_, _, self.index_slots, self.pid, self.instance_id, self._index_offset, self._names_offset,
-         self._data_offset, self.capacity) = fields[:9]
+        self.index_slots, self.pid, self.instance_id = header["index_slots"], header["pid"], header["instance_id"]
+        self._index_offset, self._names_offset = header["index_offset"], header["names_offset"]
+        self._data_offset, self.capacity = header["data_offset"], header["data_capacity"]
         self.key = "%d-%d" % (self.pid, self.instance_id)
         self._meta_sequence = -1
         self._meta_fields: dict = {}
@@ -117,12 +120,12 @@ class Instance:
         """The ring's meta, read again whenever the host rewrote it (it describes the instance just after
         creating it, and the GUI again when the instance is rebuilt)."""
         for _ in range(100):  # the seqlock: odd while the host rewrites it
-            before = struct.unpack_from("<I", self._map, 92)[0]
+            before = self._header("meta_sequence")
             if before == self._meta_sequence:
                 return self._meta_fields
-            length = min(struct.unpack_from("<I", self._map, 96)[0], len(self._map) - META_OFFSET)
+            length = min(self._header("meta_length"), len(self._map) - META_OFFSET)
             text = bytes(self._map[META_OFFSET:META_OFFSET + length])
-            if before % 2 == 0 and struct.unpack_from("<I", self._map, 92)[0] == before:
+            if before % 2 == 0 and self._header("meta_sequence") == before:
                 try:
                     self._meta_fields = json.loads(text.decode("utf-8")) if text else {}
                 except ValueError:
@@ -165,28 +168,31 @@ class Instance:
 
     @property
     def ended(self) -> bool:
-        return bool(struct.unpack_from("<I", self._map, 88)[0])
+        return bool(self._header("ended"))
 
     @property
     def alive(self) -> bool:
         """False once the instance ended, its file is gone or its process died."""
         return not self.ended and self.path.exists() and process_alive(self.pid)
 
-    def _u64(self, offset: int) -> int:
-        return struct.unpack_from("<Q", self._map, offset)[0]
+    def _slot_offset(self, seq: int) -> int:
+        return self._index_offset + _SLOT.size * (seq % self.index_slots)
+
+    def _header(self, field: str) -> int:
+        return _HEADER.field(self._map, 0, field)
 
     def names(self) -> Dict[str, Tuple[str, int]]:
         """Each published name with its kind and how many values it has published so far."""
         found = {}
         for i in range(NAME_SLOTS):
-            used, kind, count, _, text = _NAME.unpack_from(self._map, self._names_offset + 128 * i)
-            if not used:
+            entry = _NAME.read_from(self._map, self._names_offset + _NAME.size * i)
+            if not entry["used"]:
                 break
-            found[text.split(b"\0", 1)[0].decode("utf-8", "replace")] = (KINDS[kind], count)
+            found[entry["name"].split(b"\0", 1)[0].decode("utf-8", "replace")] = (KINDS[entry["kind"]], entry["count"])
         return found
 
     def _name(self, index: int) -> str:
-        text = _NAME.unpack_from(self._map, self._names_offset + 128 * index)[4]
+        text = _NAME.field(self._map, self._names_offset + _NAME.size * index, "name")
         return text.split(b"\0", 1)[0].decode("utf-8", "replace")
 
     def reader(self, start: str = "oldest") -> "Reader":
@@ -212,7 +218,7 @@ class Reader:
         self._next = self._oldest_intact(written) if start == "oldest" else written
 
     def _written(self) -> int:
-        return self.instance._u64(64)
+        return self.instance._header("frames_written")
 
     def _oldest(self, written: int) -> int:
         return max(0, written - self.instance.index_slots)
@@ -221,8 +227,8 @@ class Reader:
         """The oldest frame whose slot and data are still there: a reader that starts late lost nothing."""
         inst = self.instance
         for seq in range(self._oldest(written), written):
-            stamp, start = _SLOT.unpack_from(inst._map, inst._index_offset + 32 * (seq % inst.index_slots))[:2]
-            if stamp == seq and inst._u64(72) - start <= inst.capacity:
+            slot = _SLOT.read_from(inst._map, inst._slot_offset(seq))
+            if slot["sequence"] == seq and inst._header("bytes_reserved") - slot["start"] <= inst.capacity:
                 return seq
         return written
 
@@ -245,15 +251,16 @@ class Reader:
 
     def _copy(self, seq: int) -> Optional[Frame]:
         inst = self.instance
-        slot = inst._index_offset + 32 * (seq % inst.index_slots)
-        stamp, start, length, _ = _SLOT.unpack_from(inst._map, slot)
+        slot = inst._slot_offset(seq)
+        found = _SLOT.read_from(inst._map, slot)
+        stamp, start, length = found["sequence"], found["start"], found["length"]
         # The slot may be rewritten as we read it: never take a length that leaves the data area.
         if stamp != seq or not _FRAME.size <= length <= inst.capacity // 4 or start % inst.capacity + length > inst.capacity:
             return None
         offset = inst._data_offset + start % inst.capacity
         raw = inst._map[offset:offset + length]
         # Intact only if the slot still names this frame and the writer has not reserved past it.
-        if _SLOT.unpack_from(inst._map, slot)[0] != seq or inst._u64(72) - start > inst.capacity:
+        if _SLOT.field(inst._map, slot, "sequence") != seq or inst._header("bytes_reserved") - start > inst.capacity:
             return None
         try:
             return _decode(inst, seq, raw)
@@ -262,16 +269,18 @@ class Reader:
 
 
 def _decode(inst: Instance, seq: int, raw: bytes) -> Frame:
-    name_index, kind, dtype, ndim, has_x, sample_number, rows, columns, _ = _FRAME.unpack_from(raw, 0)
+    header = _FRAME.read_from(raw, 0)
+    name_index, kind, dtype, ndim = header["name_index"], header["kind"], header["dtype"], header["ndim"]
+    has_x, sample_number, (rows, columns) = header["has_x"], header["sample_number"], header["shape"]
     payload = memoryview(raw)[_FRAME.size:]
-    if kind == 4:
+    if KINDS[kind] == "event":
         line, state, direction = payload[0], payload[1], payload[2]
         return Frame(inst.key, seq, "event", None, sample_number, None, line=line, state=bool(state),
                      direction=DIRECTIONS[direction])
     name = inst._name(name_index)
-    if kind == 0:
+    if KINDS[kind] == "scalar":
         return Frame(inst.key, seq, "scalar", name, sample_number, struct.unpack_from("<d", payload, 0)[0])
-    shape = (rows,) if ndim == 1 else (rows, columns, 4) if kind == 3 else (rows, columns)
+    shape = (rows,) if ndim == 1 else (rows, columns, 4) if KINDS[kind] == "picture" else (rows, columns)
     count = int(np.prod(shape))
     values = np.frombuffer(payload, dtype=DTYPES[dtype], count=count).reshape(shape)
     x = None

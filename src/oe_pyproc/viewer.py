@@ -38,7 +38,7 @@ WINDOW_SECONDS = 30.0   # what a strip chart keeps
 MAX_POINTS = 100_000    # and never more points than this, however often a module publishes
 UPDATE_MS = 33          # screen rate
 SCAN_EVERY = 15         # updates between looks for new or ended instances (about 0.5 s)
-DIRECTIONS = ["received", "sent"]
+DIRECTIONS = list(live.DIRECTIONS)
 DIRECTION_COLOURS = ["#2ca02c", "#d62728"]
 ENDED = " (ended)"
 

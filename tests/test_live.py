@@ -323,7 +323,7 @@ def test_the_client_reads_the_installed_table_the_engine_was_built_from():
 
 def test_the_embedded_runtime_checks_published_names_by_the_table():
     """The runtime is embedded in the engine without the table beside it: its limits are held to the table."""
-    from oe_pyproc import engine_runtime
+    from oe_pyprocessor import _runtime as engine_runtime
 
     assert engine_runtime.KINDS == tuple(kind for kind in live.KINDS if kind != "event")
     assert engine_runtime.MAX_NAMES == live.NAME_SLOTS

@@ -79,7 +79,7 @@ public:
         return derived_json_;
     }
 
-    // The module's parameters (engine_runtime.ParameterSet): declarations and values as JSON; a change
+    // The module's parameters (the runtime's ParameterSet): declarations and values as JSON; a change
     // is checked now ("" or the refusal) and applied before the next process().
     std::string parameters_json();
     std::string set_parameter(const std::string& name, const std::string& value);
@@ -205,9 +205,9 @@ private:
     py::object processor_;
     py::object handle_;
     py::object process_fn_;
-    py::object parameter_set_;  // engine_runtime.ParameterSet of the loaded module, or None
+    py::object parameter_set_;  // the runtime's ParameterSet of the loaded module, or None
     py::dict given_values_;     // values from before __init__: the host's, then those a reload keeps
-    py::object derived_;        // engine_runtime.DerivedChannels of this load (empty until __init__ returned)
+    py::object derived_;        // the runtime's DerivedChannels of this load (empty until __init__ returned)
     py::object derived_arrays_;  // its dict: name -> the current block's array
     std::vector<py::object> derived_names_;
     // Per derived channel, the views of its last two (memory, length) pairs: the GUI's buffers

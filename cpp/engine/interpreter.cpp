@@ -61,13 +61,35 @@ std::string initialize(const pyproc_start_options& options) {
     return {};
 }
 
+// The runtime's parts (runtime_source.h) as the package _oe_pyproc_runtime, each part its submodule, so
+// that their relative imports resolve as in the stand-in's oe_pyprocessor._runtime.
+py::module_ load_runtime() {
+    const py::object module_type = py::module_::import("types").attr("ModuleType");
+    const py::object modules = py::module_::import("sys").attr("modules");
+    const std::string package_name = "_oe_pyproc_runtime";
+    py::module_ package = module_type(package_name);
+    package.attr("__path__") = py::list();
+    package.attr("__package__") = package_name;
+    modules[package_name.c_str()] = package;
+    for (const RuntimePart& part : kRuntimeParts) {
+        if (std::string(part.name) == "__init__") {
+            py::exec(part.source, package.attr("__dict__"));
+            continue;
+        }
+        const std::string name = package_name + "." + part.name;
+        py::module_ module = module_type(name);
+        module.attr("__package__") = package_name;
+        modules[name.c_str()] = module;
+        py::exec(part.source, module.attr("__dict__"));
+        package.attr(part.name) = module;
+    }
+    return package;
+}
+
 // Runs with the GIL held, right after initialization.
 std::string prepare_modules() {
     try {
-        py::module_ module = py::module_::import("types").attr("ModuleType")("_oe_pyproc_runtime");
-        py::exec(kRuntimeSource, module.attr("__dict__"));
-        py::module_::import("sys").attr("modules")["_oe_pyproc_runtime"] = module;
-        runtime_module = new py::module_(module);
+        runtime_module = new py::module_(load_runtime());
         py::module_::import("oe_pyprocessor");
     } catch (const std::exception& e) {
         return std::string("the engine's own Python setup failed: ") + e.what();

@@ -54,7 +54,7 @@ PYBIND11_EMBEDDED_MODULE(oe_pyprocessor, m) {
             "params", [](const ProcessorHandle& self) { return instance_of(self)->params(); },
             "The module's parameters' current values: params.threshold or params['threshold'].");
     // The parameter types a PyProcessor declares in its `parameters` list, and Derived for its
-    // `derived_channels` (engine_runtime's classes).
+    // `derived_channels` (the runtime's classes, src/oe_pyprocessor/_runtime).
     for (const char* name : {"Float", "Int", "Bool", "Choice", "String", "Channel", "Parameter", "ParameterError", "Parameters",
                              "Derived", "DerivedChannels"})
         m.attr(name) = pyproc::engine::runtime().attr(name);

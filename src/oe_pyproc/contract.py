@@ -305,7 +305,7 @@ def _declarations(cls: ast.ClassDef, attribute: str, in_init: bool) -> Optional[
 def _declaration(call: ast.Call):
     """The parameter a literal declaration makes, built by the engine's own classes (their checks, their
     messages); None when its arguments are not literals (the run checks those)."""
-    from . import engine_runtime
+    from oe_pyprocessor import _runtime
 
     try:
         args = [ast.literal_eval(arg) for arg in call.args]
@@ -313,7 +313,7 @@ def _declaration(call: ast.Call):
     except ValueError:
         return None
     name = call.func.id if isinstance(call.func, ast.Name) else call.func.attr
-    return getattr(engine_runtime, name)(*args, **kwargs)
+    return getattr(_runtime, name)(*args, **kwargs)
 
 
 def _declaration_findings(script: Script, attribute: str, kinds: Sequence[str], noun: str, use: str,

@@ -56,8 +56,8 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from oe_pyproc import engine_runtime
-from oe_pyproc.engine_runtime import (Bool, Channel, Choice, Derived, DerivedChannels, Float, Int,  # noqa: E402
+from oe_pyprocessor import _runtime as runtime
+from oe_pyprocessor._runtime import (Bool, Channel, Choice, Derived, DerivedChannels, Float, Int,  # noqa: E402
                                       Parameter, ParameterError, Parameters, String)
 
 __all__ = ["PythonProcessor", "TtlEvent", "SpikeOut", "Published", "describe", "Float", "Int", "Bool", "Choice", "String",
@@ -230,14 +230,14 @@ class PythonProcessor:
         """Publishes `value` under `name` for the live viewer, stamped with the current buffer's first sample
         number: a number (a strip chart), a 1-D array (a curve, with optional `x`), a 2-D array (an image) or
         an (H, W, 3|4) uint8 picture."""
-        kind, kept, xs = engine_runtime.published_value(name, value, x)
+        kind, kept, xs = runtime.published_value(name, value, x)
         known = self._published_kinds.get(name)
         if known is None:
-            if len(self._published_kinds) >= engine_runtime.MAX_NAMES:
-                raise engine_runtime.too_many_names_error(name)
+            if len(self._published_kinds) >= runtime.MAX_NAMES:
+                raise runtime.too_many_names_error(name)
             self._published_kinds[name] = known = kind
         if known != kind:
-            raise engine_runtime.kind_change_error(name, known, kind)
+            raise runtime.kind_change_error(name, known, kind)
         if isinstance(kept, np.ndarray):
             kept = np.array(kept, copy=True)
             kept.setflags(write=False)
@@ -287,7 +287,7 @@ class PythonProcessor:
 
 
 def _use_parameters(processor: PythonProcessor, parameter_set) -> None:
-    """The stand-in's `params` become those of an engine_runtime.ParameterSet (run_module does this)."""
+    """The stand-in's `params` become those of a runtime ParameterSet (run_module does this)."""
     processor._params = parameter_set.params
 
 

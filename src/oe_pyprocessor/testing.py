@@ -39,7 +39,7 @@ from typing import Any, Dict, Iterable, List, Optional, Union
 
 import numpy as np
 
-from oe_pyproc.engine_runtime import (ParameterError, ParameterSet, declared_derived, declared_parameters,
+from oe_pyprocessor._runtime import (ParameterError, ParameterSet, declared_derived, declared_parameters,
                                       load_script)
 
 from oe_pyprocessor import PythonProcessor, SpikeOut, TtlEvent, _use_derived, _use_parameters
@@ -54,7 +54,7 @@ _loads = itertools.count(1)
 
 def load_module(path: Union[str, os.PathLike]) -> types.ModuleType:
     """Executes the script at ``path`` as a fresh module, exactly as the engine does (the same code:
-    ``oe_pyproc.engine_runtime``): named by the file's stem (``oe_script_<stem>`` where the stem names
+    ``oe_pyprocessor._runtime``): named by the file's stem (``oe_script_<stem>`` where the stem names
     another importable module) and, until the next load of that name, in ``sys.modules``.
 
     Its folder is appended to ``sys.path`` (never prepended), so helper modules
@@ -155,7 +155,7 @@ def _take_result(result: Any, data: np.ndarray, processor: PythonProcessor) -> N
     if isinstance(result, np.ndarray) and result.ndim == 2 and result.shape == data.shape:
         data[...] = result
         return
-    from oe_pyproc.engine_runtime import describe_result
+    from oe_pyprocessor._runtime import describe_result
 
     processor.warn_once("return", "process() returned %s; it is ignored, as the published plugin ignored it "
                         "(return None, or an ndarray shaped like data, %s, to replace the output)"

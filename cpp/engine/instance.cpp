@@ -94,34 +94,32 @@ bool evenly_spaced(float* const* channels, int32_t num_channels, int32_t num_sam
     return true;
 }
 
+// The runtime decides every refusal (src/oe_pyprocessor/_runtime/calls.py); it raises, so the call
+// after it is not reached.
+[[noreturn]] void refused_by_runtime(const char* check, const py::object& value, const char* name) {
+    runtime().attr(check)(value, name);
+    throw py::value_error(std::string(name) + " was refused");
+}
+
+// An int of 64 bits, read as the runtime's as_integer reads it; anything else, its error.
 int64_t as_integer(const py::object& value, const char* name) {
-    if (PyFloat_Check(value.ptr()) || !PyIndex_Check(value.ptr()))
-        throw py::type_error(std::string(name) + " must be an integer, got " +
-                             runtime().attr("describe")(value).cast<std::string>());
+    if (PyFloat_Check(value.ptr()) || !PyIndex_Check(value.ptr())) refused_by_runtime("as_integer", value, name);
     const auto index = py::reinterpret_steal<py::object>(PyNumber_Index(value.ptr()));
     if (!index) throw py::error_already_set();  // __index__ raised: its own words
     int overflow = 0;
     const long long number = PyLong_AsLongLongAndOverflow(index.ptr(), &overflow);
-    if (overflow != 0)
-        throw py::value_error(std::string(name) + " must be an integer that fits in 64 bits, got " +
-                              std::string(py::str(index)));
+    if (overflow != 0) refused_by_runtime("as_integer", index, name);
     if (number == -1 && PyErr_Occurred()) throw py::error_already_set();
     return number;
 }
 
 int64_t in_range(const py::object& value, const char* name, int64_t low, int64_t high) {
     const int64_t number = as_integer(value, name);
-    if (number < low || number > high)
-        throw py::value_error(std::string(name) + " must be " + std::to_string(low) + "-" +
-                              std::to_string(high) + ", got " + std::to_string(number));
+    if (number < low || number > high) {
+        runtime().attr("in_range")(value, name, low, high);
+        throw py::value_error(std::string(name) + " is out of range");  // not reached: in_range raised
+    }
     return number;
-}
-
-std::string shape_text(const py::array& array) {
-    std::string text = "(";
-    for (py::ssize_t i = 0; i < array.ndim(); ++i)
-        text += (i ? ", " : "") + std::to_string(array.shape(i));
-    return text + (array.ndim() == 1 ? ",)" : ")");
 }
 
 }  // namespace
@@ -466,10 +464,9 @@ void Instance::take_result(const py::object& result, const py::array& data, floa
             PyErr_Clear();  // no float32 form (strings, records...): ignored, as any other unusable return
         }
     }
-    warn_once(warned_return_, "process() returned " + runtime().attr("describe_result")(result).cast<std::string>() +
-                                  "; it is ignored, as the published plugin ignored it (return None, or an ndarray "
-                                  "shaped like data, (" + std::to_string(num_channels) + ", " +
-                                  std::to_string(num_samples) + "), to replace the output)");
+    if (!warned_return_)
+        warn_once(warned_return_,
+                  runtime().attr("ignored_return_warning")(result, num_channels, num_samples).cast<std::string>());
 }
 
 bool Instance::process(float* const* channels, int32_t num_channels, int32_t num_samples, float* const* derived,
@@ -594,14 +591,13 @@ void Instance::set_acquiring(bool acquiring) {
 }
 
 // What pybind11's bool caster, which the published plugin's add_python_event(int, bool) used,
-// accepts: True/False, None (False), and any object with a number protocol truth value.
+// accepts: True/False, None (False), and any object with a number protocol truth value; else the
+// runtime's as_state raises.
 static bool as_state(const py::object& state) {
     PyTypeObject* type = Py_TYPE(state.ptr());
     const bool convertible = PyBool_Check(state.ptr()) || state.is_none() ||
                              (type->tp_as_number && type->tp_as_number->nb_bool);
-    if (!convertible)
-        throw py::type_error("state must be True/False (or a number or None, read as a bool), got " +
-                             runtime().attr("describe")(state).cast<std::string>());
+    if (!convertible) return runtime().attr("as_state")(state).cast<bool>();
     const int truth = PyObject_IsTrue(state.ptr());
     if (truth < 0) throw py::error_already_set();
     return truth == 1;
@@ -612,20 +608,14 @@ void Instance::add_python_event(const py::object& line, const py::object& state,
     // GIL is held throughout, which keeps the block and the outputs consistent.
     const int64_t line_number = as_integer(line, "line");
     const bool on = as_state(state);
-    const int64_t sample_offset = as_integer(offset, "sample_offset");
-    const int64_t last = block_length_ > 0 ? block_length_ - 1 : 0;
-    if (sample_offset < 0 || sample_offset > last)
-        throw py::value_error("sample_offset must be 0-" + std::to_string(last) + ", got " + std::to_string(sample_offset));
+    const int64_t sample_offset = in_range(offset, "sample_offset", 0, block_length_ > 0 ? block_length_ - 1 : 0);
     if (!acquiring_) {
-        warn_once(warned_not_acquiring_, "add_python_event() while not acquiring (from __init__ or "
-                                         "stop_acquisition): dropped, as the published plugin dropped it");
+        if (!warned_not_acquiring_) warn_once(warned_not_acquiring_, runtime().attr("NOT_ACQUIRING").cast<std::string>());
         return;
     }
     if (line_number < 0 || line_number > 255) {
-        warn_once(warned_line_, "add_python_event(" + std::to_string(line_number) +
-                                    ", ...): line " + std::to_string(line_number) +
-                                    " is outside 0-255, so the event was dropped (the published plugin sent "
-                                    "it on another line)");
+        if (!warned_line_)
+            warn_once(warned_line_, runtime().attr("line_outside_warning")(line_number).cast<std::string>());
         return;
     }
     pending_.events.push_back({block_start_ + sample_offset, static_cast<uint8_t>(line_number), on ? uint8_t{1} : uint8_t{0}});
@@ -636,16 +626,15 @@ void Instance::add_python_spike(const py::object& sample_number, const py::objec
                                 const py::object& sorted_id, const py::object& electrode) {
     const int64_t sample = in_range(sample_number, "sample_number", 0, INT64_MAX);
     const auto sorted = static_cast<uint16_t>(in_range(sorted_id, "sorted_id", 0, 65535));
-    if (!py::isinstance<py::str>(electrode))
-        throw py::type_error("electrode must be a str, got " + runtime().attr("describe")(electrode).cast<std::string>());
-    // ensure() (not a default-constructed array_t, which allocates an empty array) gives null when it cannot.
-    const auto values = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(waveform);
-    if (!values)
-        throw py::type_error("waveform must be an array of numbers, got " +
-                             runtime().attr("describe")(waveform).cast<std::string>());
-    if (values.ndim() != 2 || values.shape(0) < 1 || values.shape(1) < 1)
-        throw py::value_error("waveform must be 2-D (channels x samples), got shape " + shape_text(values) +
-                              "; for one channel use waveform[np.newaxis, :]");
+    if (!py::isinstance<py::str>(electrode)) runtime().attr("check_electrode")(electrode);  // raises
+    // ensure() (not a default-constructed array_t, which allocates an empty array) gives null when it cannot;
+    // then, or for another shape, the runtime's waveform_array raises (or converts what it can).
+    using Waveform = py::array_t<float, py::array::c_style | py::array::forcecast>;
+    auto values = Waveform::ensure(waveform);
+    if (!values) PyErr_Clear();
+    if (!values || values.ndim() != 2 || values.shape(0) < 1 || values.shape(1) < 1)
+        values = Waveform::ensure(runtime().attr("waveform_array")(waveform));
+    if (!values) throw py::error_already_set();
     Py_ssize_t name_length = 0;
     const char* name = PyUnicode_AsUTF8AndSize(electrode.ptr(), &name_length);
     if (!name) throw py::error_already_set();

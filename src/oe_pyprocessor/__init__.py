@@ -58,13 +58,11 @@ import numpy as np
 
 from oe_pyprocessor import _runtime as runtime
 from oe_pyprocessor._runtime import (Bool, Channel, Choice, Derived, DerivedChannels, Float, Int,  # noqa: E402
-                                      Parameter, ParameterError, Parameters, String)
+                                     Parameter, ParameterError, Parameters, String, describe)
 
 __all__ = ["PythonProcessor", "TtlEvent", "SpikeOut", "Published", "describe", "Float", "Int", "Bool", "Choice", "String",
            "Channel", "Parameter", "ParameterError", "Parameters", "Derived", "DerivedChannels"]
 
-_INT64_MAX = 2**63 - 1
-_INT64_MIN = -(2**63)
 
 
 @dataclass(frozen=True)
@@ -105,47 +103,6 @@ class SpikeOut:
                 and np.array_equal(self.waveform, other.waveform))
 
     __hash__ = None  # type: ignore[assignment]  # holds an array
-
-
-def describe(value: object) -> str:
-    """Type and value, as the engine names a bad argument (``float 1.5``, ``str 'on'``)."""
-    text = repr(value)
-    if len(text) > 60:
-        text = text[:57] + "..."
-    return "%s %s" % (type(value).__name__, text)
-
-
-def _is_index(value: object) -> bool:
-    """PyIndex_Check: the type implements __index__."""
-    return getattr(type(value), "__index__", None) is not None
-
-
-def _as_integer(value: object, name: str) -> int:
-    if isinstance(value, float) or not _is_index(value):
-        raise TypeError("%s must be an integer, got %s" % (name, describe(value)))
-    number = operator.index(value)
-    if not _INT64_MIN <= number <= _INT64_MAX:
-        raise ValueError("%s must be an integer that fits in 64 bits, got %d" % (name, number))
-    return number
-
-
-def _in_range(value: object, name: str, low: int, high: int) -> int:
-    number = _as_integer(value, name)
-    if number < low or number > high:
-        raise ValueError("%s must be %d-%d, got %d" % (name, low, high, number))
-    return number
-
-
-def _as_state(state: object) -> bool:
-    """What the published plugin's add_python_event(int, bool) accepted (pybind11's bool caster):
-    True/False, None (False), and any object whose type defines a truth value (numbers)."""
-    if not (state is None or isinstance(state, bool) or getattr(type(state), "__bool__", None) is not None):
-        raise TypeError("state must be True/False (or a number or None, read as a bool), got %s" % describe(state))
-    return bool(state)
-
-
-def _shape_text(shape: Tuple[int, ...]) -> str:
-    return str(tuple(int(n) for n in shape))
 
 
 class PythonProcessor:
@@ -193,36 +150,24 @@ class PythonProcessor:
     def add_python_event(self, line, state, sample_offset=0) -> None:
         """Sends a TTL event on `line` (0-255) with `state` (True = on) at `sample_offset` samples into the
         current buffer."""
-        line_number = _as_integer(line, "line")
-        on = _as_state(state)
-        last = self._block_length - 1 if self._block_length > 0 else 0
-        offset = _in_range(sample_offset, "sample_offset", 0, last)
+        line_number = runtime.as_integer(line, "line")
+        on = runtime.as_state(state)
+        offset = runtime.in_range(sample_offset, "sample_offset", 0, self._block_length - 1 if self._block_length > 0 else 0)
         if not self.acquiring:
-            self.warn_once("not acquiring", "add_python_event() while not acquiring (from __init__ or "
-                           "stop_acquisition): dropped, as the published plugin dropped it")
+            self.warn_once("not acquiring", runtime.NOT_ACQUIRING)
             return
         if not 0 <= line_number <= 255:
-            self.warn_once("line", "add_python_event(%d, ...): line %d is outside 0-255, so the event was dropped "
-                           "(the published plugin sent it on another line)" % (line_number, line_number))
+            self.warn_once("line", runtime.line_outside_warning(line_number))
             return
         self.events.append(TtlEvent(line_number, on, offset, self._block_start + offset))
 
     def add_python_spike(self, sample_number, waveform, sorted_id=0, electrode="Python Spikes") -> None:
         """Sends a spike at `sample_number` with `waveform` (channels x samples, microvolts) and an optional
         `sorted_id` (0-65535)."""
-        sample = _in_range(sample_number, "sample_number", 0, _INT64_MAX)
-        sorted_number = _in_range(sorted_id, "sorted_id", 0, 65535)
-        if not isinstance(electrode, str):
-            raise TypeError("electrode must be a str, got %s" % describe(electrode))
-        try:
-            values = np.array(waveform, dtype=np.float32, order="C", copy=True)
-        except Exception:
-            values = None
-        if values is None:
-            raise TypeError("waveform must be an array of numbers, got %s" % describe(waveform))
-        if values.ndim != 2 or values.shape[0] < 1 or values.shape[1] < 1:
-            raise ValueError("waveform must be 2-D (channels x samples), got shape %s; for one channel use "
-                             "waveform[np.newaxis, :]" % _shape_text(values.shape))
+        sample = runtime.in_range(sample_number, "sample_number", 0, runtime.INT64_MAX)
+        sorted_number = runtime.in_range(sorted_id, "sorted_id", 0, 65535)
+        runtime.check_electrode(electrode)
+        values = runtime.waveform_array(waveform)
         values.setflags(write=False)
         self.spikes.append(SpikeOut(sample, values, sorted_number, electrode))
 

@@ -39,6 +39,7 @@ from typing import Any, Dict, Iterable, List, Optional, Union
 
 import numpy as np
 
+from oe_pyprocessor import _runtime as runtime
 from oe_pyprocessor._runtime import (ParameterError, ParameterSet, declared_derived, declared_parameters,
                                       load_script)
 
@@ -155,11 +156,7 @@ def _take_result(result: Any, data: np.ndarray, processor: PythonProcessor) -> N
     if isinstance(result, np.ndarray) and result.ndim == 2 and result.shape == data.shape:
         data[...] = result
         return
-    from oe_pyprocessor._runtime import describe_result
-
-    processor.warn_once("return", "process() returned %s; it is ignored, as the published plugin ignored it "
-                        "(return None, or an ndarray shaped like data, %s, to replace the output)"
-                        % (describe_result(result), tuple(int(n) for n in data.shape)))
+    processor.warn_once("return", runtime.ignored_return_warning(result, *data.shape))
 
 
 def run_module(path_or_class: Any, data: Any, sample_rate: float, block_size: int = 1024,

@@ -62,3 +62,22 @@ def workers_of(parent_pid: int) -> list:
                 arguments[arguments.index(b"--parent") + 1:][:1] == [str(parent_pid).encode()]:
             found.append(int(entry.name))
     return found
+
+
+SYNTHETIC_TTL_TABLE = Path(__file__).resolve().parents[1] / "cpp" / "host" / "synthetic_ttl.def"
+
+
+def synthetic_ttl_edges(end_sample: int, rate: float) -> list:
+    """The synthetic source's TTL edges before END_SAMPLE, sorted: (sample number, line, state), read from
+    the table the host is compiled from (the host rounds each edge's time to the nearest sample)."""
+    import math
+    import re
+
+    edges = []
+    for offset, period, line, state in re.findall(r"^SYNTHETIC_TTL\(([\d.]+), ([\d.]+), (\d+), (true|false)\)",
+                                                  SYNTHETIC_TTL_TABLE.read_text(), re.MULTILINE):
+        for k in range(int(end_sample / (float(period) * rate)) + 2):
+            sample = math.floor((float(offset) + k * float(period)) * rate + 0.5)
+            if sample < end_sample:
+                edges.append((sample, int(line), state == "true"))
+    return sorted(set(edges))

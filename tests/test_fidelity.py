@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import SCRIPTS, continuous_int16, events_of
+from support import synthetic_ttl_edges
 
 
 @pytest.fixture
@@ -39,7 +40,8 @@ def test_a_control_driven_by_state_is_true_fires(pyhost):
     assert result.returncode == 0, result.stderr
     marked = [block for block in range(15) if (continuous_int16(result.output_dir)[block * 1000:(block + 1) * 1000, 0]
                                                == round(1000 / 0.195)).all()]
-    assert marked == [3, 11]  # line 1 pulses at 3750 and 11250, delivered before their buffers
+    pulses = [sample for sample, line, state in synthetic_ttl_edges(15000, 30000) if line == 1 and state]
+    assert marked == [sample // 1000 for sample in pulses] == [3, 11]  # each delivered before its buffer
 
 
 

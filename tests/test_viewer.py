@@ -21,7 +21,7 @@ import pytest
 from oe_pyproc import live
 from oe_pyproc.host import host_command
 from oe_pyproc.viewer import WINDOW_SECONDS, InstanceView
-from support import free_port, wait_until
+from support import free_port, synthetic_ttl_edges, wait_until
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -159,11 +159,8 @@ def source_name(page, suffix: str) -> str:
 
 
 def expected_received(last_sample: int) -> list:
-    """The synthetic source's TTL edges before last_sample: line 0 a 1 Hz square, line 1 10 ms every 250 ms."""
-    edges = [(start + k * period, line, state) for start, period, line, state in
-             [(0, 1000, 0, "on"), (500, 1000, 0, "off"), (125, 250, 1, "on"), (135, 250, 1, "off")]
-             for k in range(last_sample // period + 1)]
-    return sorted(edge for edge in edges if edge[0] < last_sample)
+    """The synthetic source's TTL edges before last_sample, as the page names them."""
+    return [(sample, line, "on" if state else "off") for sample, line, state in synthetic_ttl_edges(last_sample, RATE)]
 
 
 def test_published_values_reach_the_page_exactly(chromium, viewers, paced_hosts):

@@ -160,10 +160,9 @@ struct EdgeTrain {
 };
 
 constexpr EdgeTrain kEdgeTrains[] = {
-    {0.0, 1.0, 0, true},       // line 0: 1 Hz square wave
-    {0.5, 1.0, 0, false},
-    {0.125, 0.25, 1, true},    // line 1: 10 ms pulse every 250 ms
-    {0.135, 0.25, 1, false},
+#define SYNTHETIC_TTL(offset_seconds, period_seconds, line, state) {offset_seconds, period_seconds, line, state},
+#include "synthetic_ttl.def"
+#undef SYNTHETIC_TTL
 };
 
 class SyntheticSource : public Source {

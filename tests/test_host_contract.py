@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import continuous_int16, events_of, quantize, read_log, recording, spike_channel_name
+from support import synthetic_ttl_edges
 
 
 @pytest.fixture
@@ -39,10 +40,12 @@ def test_every_callback_is_reached_with_documented_arguments(pyhost):
     assert all(p["shape"] == [8, 1000] and p["dtype"] == "float32" and p["writeable"] for p in processes)
 
     ttl = [c for c in calls if c["call"] == "handle_ttl_event"]
-    rising_line0 = [(e["sample_number"], e["state"]) for e in ttl if e["line"] == 0]
-    assert rising_line0 == [(0, 1)], "line 0 is a 1 Hz square wave: on at 0, off at 0.5 s (after the end)"
+    schedule = synthetic_ttl_edges(15000, 30000)  # the source's table: 15 blocks of 1000 at 30 kHz
+    line0 = [(e["sample_number"], e["state"]) for e in ttl if e["line"] == 0]
+    assert line0 == [(sample, int(state)) for sample, line, state in schedule if line == 0] == [(0, 1)]
     assert {(e["source_node"], e["channel"]) for e in ttl} == {(100, "Synthetic TTL")}
     line1 = [(e["sample_number"], e["state"]) for e in ttl if e["line"] == 1]
+    assert line1 == [(sample, int(state)) for sample, line, state in schedule if line == 1]
     assert line1[:2] == [(3750, 1), (4050, 0)], "10 ms pulses every 250 ms from 125 ms"
     assert all(e["types"] == {"source_node": "int", "channel": "str", "sample_number": "int", "line": "int",
                               "state": "bool"} for e in ttl)

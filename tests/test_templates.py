@@ -10,6 +10,7 @@ import pytest
 from scipy import signal
 
 from conftest import BIT_VOLTS, continuous_int16, events_of, quantize, recording, spike_channel_name, write_recording
+from support import synthetic_ttl_edges
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 ALL_TEMPLATES = sorted(TEMPLATES.glob("*.py"))
@@ -261,8 +262,9 @@ def test_trials_end_where_the_trial_line_falls_with_their_mean(pyhost, block):
 
     trial_line = events_of(result.output_dir, SOURCE_NODE)
     starts, ends = edges(trial_line, 1, 1), edges(trial_line, 1, 0)
-    # Line 1 of the synthetic source: 10 ms pulses every 250 ms from 125 ms.
-    assert (starts, ends) == ([3750, 11250, 18750, 26250], [4050, 11550, 19050, 26550])
+    schedule = synthetic_ttl_edges(RATE, RATE)  # the source's table over its one second
+    assert starts == [sample for sample, line, state in schedule if line == 1 and state] == [3750, 11250, 18750, 26250]
+    assert ends == [sample for sample, line, state in schedule if line == 1 and not state]
 
     reported = re.findall(r"^trial (\d+): start (\d+), (\d+) samples, mean (\S+) uV on channel 2$", result.stderr,
                           flags=re.M)

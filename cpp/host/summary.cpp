@@ -13,7 +13,7 @@ using common::engine_text;
 
 namespace {
 
-// Six significant digits: enough for a person reading latencies and rates.
+// Six significant digits: enough for a person reading latencies and rates in the text summary.
 std::string number(double value) {
     std::ostringstream out;
     out.precision(6);
@@ -21,12 +21,8 @@ std::string number(double value) {
     return out.str();
 }
 
-// The summary's rates and latencies keep the six significant digits they have always had: the text's
-// rounding, read back as JSON, so that "30000" stays an integer and "30000.1" a double.
-JsonValue json_number(double value) {
-    if (!std::isfinite(value)) return nullptr;  // JSON has no NaN or infinity
-    return parse_json(number(value), "a summary number");
-}
+// A rate or latency at full precision (the text summary rounds for a person); JSON has no NaN or infinity.
+JsonValue json_number(double value) { return std::isfinite(value) ? JsonValue(value) : JsonValue(); }
 
 JsonValue text_or_null(const std::string& text) { return text.empty() ? JsonValue() : JsonValue(text); }
 

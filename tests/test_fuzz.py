@@ -51,7 +51,7 @@ def test_a_parser_survives_the_fuzzer(clang, tmp_path, target, capsys):
     host = REPO / "cpp" / "host"
     program = tmp_path / target
     built = subprocess.run([clang, "-std=c++17", "-g", "-O1", "-fsanitize=fuzzer,address,undefined",
-                            "-fno-sanitize-recover=all", "-I", str(host), "-I", str(REPO / "cpp" / "engine"),
+                            "-fno-sanitize-recover=all", "-I", str(host), "-I", str(REPO / "cpp" / "engine"), "-I", str(REPO / "cpp" / "include"),
                             str(FUZZ / f"{target}.cpp"), *[str(host / source) for source in SOURCES[target]],
                             "-o", str(program)], capture_output=True, text=True)
     if built.returncode != 0 and "fuzzer" in built.stderr and "cannot find" in built.stderr:

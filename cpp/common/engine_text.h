@@ -6,7 +6,7 @@
 
 #include <string>
 
-#include "../engine/engine_api.h"
+#include "pyproc/engine_api.h"
 
 namespace pyproc::common {
 

@@ -1,5 +1,5 @@
 // The C ABI: every entry takes the GIL and stops every exception here.
-#include "engine_api.h"
+#include "pyproc/engine_api.h"
 
 #include <algorithm>
 #include <cstring>

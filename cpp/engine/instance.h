@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "engine_api.h"
+#include "pyproc/engine_api.h"
 #include "latency.h"
 #include "live_ring.h"
 

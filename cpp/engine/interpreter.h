@@ -6,7 +6,7 @@
 
 #include <string>
 
-#include "engine_api.h"
+#include "pyproc/engine_api.h"
 
 namespace pyproc::engine {
 

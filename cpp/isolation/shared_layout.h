@@ -12,7 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "engine_api.h"
+#include "pyproc/engine_api.h"
 
 namespace pyproc::isolation {
 

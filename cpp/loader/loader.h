@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "../engine/engine_api.h"
+#include "pyproc/engine_api.h"
 #include "python_home.h"
 
 namespace pyproc::loader {

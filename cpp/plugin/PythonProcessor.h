@@ -15,7 +15,7 @@
 #include <memory>
 #include <mutex>
 
-#include <engine_api.h>
+#include <pyproc/engine_api.h>
 #include <child_process.h>
 
 class PythonProcessor : public GenericProcessor, private juce::Timer {

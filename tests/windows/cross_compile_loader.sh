@@ -9,7 +9,7 @@ out=${1:-"$repo/build/mingw"}
 mkdir -p "$out"
 cxx=x86_64-w64-mingw32-g++-posix
 command -v "$cxx" >/dev/null || cxx=x86_64-w64-mingw32-g++
-flags=(-std=c++17 -O1 -Wall -Wextra -Wpedantic -Werror -D_WIN32_WINNT=0x0A00 -I"$repo/cpp/loader")
+flags=(-std=c++17 -O1 -Wall -Wextra -Wpedantic -Werror -D_WIN32_WINNT=0x0A00 -I"$repo/cpp/loader" -I"$repo/cpp/include")
 "$cxx" "${flags[@]}" -o "$out/loader_probe.exe" \
     "$repo/cpp/loader/python_home.cpp" "$repo/cpp/loader/loader.cpp" "$repo/tests/windows/loader_probe.cpp" \
     -static

@@ -24,6 +24,7 @@ from gui_session import GuiSession, JackServer, build_plugin, find_gui
 from support import wait_until, workers_of
 from oe_pyproc import live
 from oe_pyproc.host import current_python_home
+from oe_pyprocessor._runtime import RESERVED_NAMES
 
 GUI, NO_GUI_REASON = find_gui()
 pytestmark = pytest.mark.skipif(GUI is None, reason=NO_GUI_REASON)
@@ -441,6 +442,8 @@ def test_module_parameters_are_gui_parameters_saved_with_the_chain(new_gui, inpu
     (python,), _ = chain(session, input_file, [script], tmp_path / "rec")
     listed = {p["name"]: p for p in session.get(f"/api/processors/{python}")["parameters"]}
     assert {"gain", "enabled", "mode"} <= set(listed) and listed["gain"]["value"] in ("1", "1.0")
+    # The plugin's own parameters are the names a module may not declare (one list, the runtime's).
+    assert set(listed) - {"gain", "enabled", "mode"} == set(RESERVED_NAMES)
 
     def change_gain():
         session.set(python, "gain", 3.0)

@@ -81,7 +81,7 @@ def test_the_counter_sees_what_a_module_allocates(alloc_counter, python_home, tm
 @pytest.fixture(scope="module")
 def latency_check(tmp_path_factory) -> Path:
     return build_helper(tmp_path_factory.mktemp("latency") / "latency_check", [HERE / "latency" / "latency_check.cpp"],
-                        "the latency statistics check", includes=[HERE.parent / "cpp" / "engine", HERE.parent / "cpp" / "include"])
+                        "the latency statistics check", includes=[HERE.parent / "cpp" / "common", HERE.parent / "cpp" / "include"])
 
 
 def latency_summary(program: Path, values, budget: float = 0) -> dict:

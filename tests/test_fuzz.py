@@ -17,9 +17,9 @@ REPO = Path(__file__).resolve().parents[1]
 FUZZ = Path(__file__).parent / "fuzz"
 SECONDS = 15
 SOURCES = {  # target -> the host sources it links
-    "fuzz_json": ["json.cpp"],
+    "fuzz_json": ["../common/json.cpp"],
     "fuzz_npy": ["npy.cpp"],
-    "fuzz_ring": ["published_writer.cpp", "npy.cpp", "json.cpp", "safe_name.cpp", "../engine/live_ring.cpp"],
+    "fuzz_ring": ["published_writer.cpp", "npy.cpp", "../common/json.cpp", "safe_name.cpp", "../common/live_ring.cpp"],
 }
 
 
@@ -51,7 +51,7 @@ def test_a_parser_survives_the_fuzzer(clang, tmp_path, target, capsys):
     host = REPO / "cpp" / "host"
     program = tmp_path / target
     built = subprocess.run([clang, "-std=c++17", "-g", "-O1", "-fsanitize=fuzzer,address,undefined",
-                            "-fno-sanitize-recover=all", "-I", str(host), "-I", str(REPO / "cpp" / "engine"), "-I", str(REPO / "cpp" / "include"),
+                            "-fno-sanitize-recover=all", "-I", str(host), "-I", str(REPO / "cpp" / "common"), "-I", str(REPO / "cpp" / "include"),
                             str(FUZZ / f"{target}.cpp"), *[str(host / source) for source in SOURCES[target]],
                             "-o", str(program)], capture_output=True, text=True)
     if built.returncode != 0 and "fuzzer" in built.stderr and "cannot find" in built.stderr:

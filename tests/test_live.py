@@ -22,6 +22,7 @@ from oe_pyproc.host import host_command
 from support import build_helper, wait_until
 
 DATA = Path(__file__).parent / "data"
+RING_SOURCES = Path(__file__).resolve().parents[1] / "cpp" / "common"  # the live ring and its layout table
 INPUT = "synthetic:channels=4,rate=30000,seconds=0.5,block=1000"  # 15 blocks
 
 
@@ -209,10 +210,9 @@ def test_the_live_dir_rule(case):
 
 @pytest.fixture(scope="module")
 def engine_live_dir_rule(tmp_path_factory) -> Path:
-    engine = Path(__file__).resolve().parents[1] / "cpp" / "engine"
     return build_helper(tmp_path_factory.mktemp("live") / "live_dir_check",
-                        [engine / "live_ring.cpp", Path(__file__).parent / "live" / "live_dir_check.cpp"],
-                        "the engine's live folder rule", includes=[engine])
+                        [RING_SOURCES / "live_ring.cpp", Path(__file__).parent / "live" / "live_dir_check.cpp"],
+                        "the engine's live folder rule", includes=[RING_SOURCES])
 
 
 @pytest.mark.parametrize("case", json.loads((DATA / "live_dir_cases.json").read_text()),
@@ -307,9 +307,8 @@ def test_the_notebook_example_collects_published_values(python_home, live_dir, t
     assert np.all(np.diff(seconds) >= 0)
 
 
-# -- the ring's layout: one table (cpp/engine/live_layout.def) that both languages are checked against ---------
+# -- the ring's layout: one table (cpp/common/live_layout.def) that both languages are checked against ---------
 
-ENGINE_SOURCES = Path(__file__).resolve().parents[1] / "cpp" / "engine"
 
 
 def test_the_client_reads_the_installed_table_the_engine_was_built_from():
@@ -317,7 +316,7 @@ def test_the_client_reads_the_installed_table_the_engine_was_built_from():
 
     installed = live_layout.TABLE_PLACES[0]
     assert installed.is_file(), "the package ships live_layout.def beside live.py"
-    assert installed.read_text() == (ENGINE_SOURCES / "live_layout.def").read_text()
+    assert installed.read_text() == (RING_SOURCES / "live_layout.def").read_text()
     assert live.MAGIC == b"OEPYLIV1" and live.KINDS[-1] == "event" and live.DIRECTIONS == ("received", "sent")
 
 
@@ -337,7 +336,7 @@ def test_the_embedded_runtime_checks_published_names_by_the_table():
 def test_the_client_refuses_a_table_that_contradicts_itself(change, problem):
     from oe_pyproc import live_layout
 
-    text = (ENGINE_SOURCES / "live_layout.def").read_text()
+    text = (RING_SOURCES / "live_layout.def").read_text()
     assert change in text
     with pytest.raises(ValueError, match="Header.ended"):
         live_layout.read_table(text.replace(change, problem))
@@ -353,8 +352,8 @@ def test_the_engine_does_not_build_against_a_table_its_structs_contradict(tmp_pa
     if compiler is None:
         pytest.skip("no C++ compiler (c++) to compile the engine's ring against a changed table")
     for name in ("live_ring.h", "live_ring.cpp"):
-        shutil.copy(ENGINE_SOURCES / name, tmp_path / name)
-    text = (ENGINE_SOURCES / "live_layout.def").read_text()
+        shutil.copy(RING_SOURCES / name, tmp_path / name)
+    text = (RING_SOURCES / "live_layout.def").read_text()
     assert change in text
     (tmp_path / "live_layout.def").write_text(text.replace(change, problem))
     built = subprocess.run([compiler, "-std=c++17", "-fsyntax-only", str(tmp_path / "live_ring.cpp")],

@@ -102,7 +102,7 @@ public:
     // Python threads of the module may keep sending.
     pyproc_outputs take_outputs();
     void clear_outputs();
-    const LatencyStats& latency() const { return latency_; }
+    const common::LatencyStats& latency() const { return latency_; }
     int32_t num_channels() const { return num_channels_; }
     double sample_rate() const { return sample_rate_; }
 
@@ -239,7 +239,7 @@ private:
     int32_t block_length_ = 0;
     Outputs pending_;
     Outputs delivered_;
-    LatencyStats latency_;
+    common::LatencyStats latency_;
 
     // The live ring: written with the GIL held (so by one thread at a time), read by other processes.
     std::unique_ptr<live::RingFile> ring_file_;

@@ -13,6 +13,9 @@
 
 namespace pyproc::host {
 
+using common::JsonValue;
+using common::parse_json;
+
 namespace fs = std::filesystem;
 using common::engine_text;
 

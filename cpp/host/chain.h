@@ -56,7 +56,7 @@ public:
     // A change between two buffers, for every module that declares NAME; refused: a usage error.
     void set_parameter(const std::string& name, const std::string& value);
     // NODE's declared parameters as the engine gives them: {"parameters", "problems", "refused"}.
-    JsonValue parameters(const Node& node) const;
+    common::JsonValue parameters(const Node& node) const;
 
     // Each node sees the block as its predecessors left it, with their events and spikes, through the
     // engine's run_block: the per-buffer sequence the GUI plugin runs.
@@ -70,7 +70,7 @@ public:
     // The buffer the blocks are read into: a module may keep a view of it (the GUI's buffer lives as
     // long), so it lives until the instances are destroyed, after their last callbacks.
     Block& block() { return block_; }
-    const engine::LatencyStats& copy_cost() const { return copy_cost_; }
+    const common::LatencyStats& copy_cost() const { return copy_cost_; }
 
 private:
     // Reads NODE's live ring (the path live_status gives); with --output, into
@@ -121,7 +121,7 @@ private:
     std::vector<float> copy_scratch_;
     std::vector<pyproc_ttl_input> ttl_inputs_;
     std::vector<pyproc_spike> spike_inputs_;
-    engine::LatencyStats copy_cost_;
+    common::LatencyStats copy_cost_;
     // Set when a test preloads an allocation counter (tests/alloc_counter): run_block is its window.
     AllocationWindow allocation_window_;
     std::ofstream latency_log_;

@@ -28,6 +28,8 @@
 #endif
 
 namespace pyproc::host {
+
+using common::JsonValue;
 namespace {
 
 using common::engine_text;

@@ -12,6 +12,8 @@
 
 namespace pyproc::host {
 
+using common::JsonValue;
+
 namespace fs = std::filesystem;
 
 namespace {

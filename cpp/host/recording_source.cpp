@@ -15,6 +15,9 @@
 
 namespace pyproc::host {
 
+using common::JsonValue;
+using common::load_json_file;
+
 // Defined in synthetic_source.cpp.
 std::unique_ptr<Source> make_synthetic_source(const std::string& spec);
 

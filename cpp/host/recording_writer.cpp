@@ -17,6 +17,8 @@
 #include "streams.h"
 
 namespace pyproc::host {
+
+using common::JsonValue;
 namespace {
 
 namespace fs = std::filesystem;

@@ -9,6 +9,8 @@
 
 namespace pyproc::host {
 
+using common::JsonValue;
+
 using common::engine_text;
 
 namespace {

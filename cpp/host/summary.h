@@ -13,7 +13,7 @@
 namespace pyproc::host {
 
 // OUTPUT: the recording folder, "" without --output.
-JsonValue summary_json(const loader::LoadedEngine& engine, const Chain& chain, const StreamInfo& stream,
+common::JsonValue summary_json(const loader::LoadedEngine& engine, const Chain& chain, const StreamInfo& stream,
                        const RunTotals& totals, const std::string& output, bool isolated);
 void print_summary(const loader::LoadedEngine& engine, const Chain& chain, const StreamInfo& stream,
                    const RunTotals& totals, const std::string& output, bool isolated);

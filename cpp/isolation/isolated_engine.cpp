@@ -12,7 +12,7 @@
 #include <vector>
 
 #include <child_process.h>
-#include <latency.h>
+#include "latency.h"
 
 #include "shared_layout.h"
 #include "shared_memory.h"
@@ -114,7 +114,7 @@ struct Isolated {
     std::vector<pyproc_spike> block_spikes, control_spikes;
 
     std::atomic<double> deadline_us{0}, stuck_after_s{kDefaultStuckAfterSeconds};
-    engine::LatencyStats latency;
+    common::LatencyStats latency;
     std::atomic<uint64_t> late{0};
     std::atomic<bool> oversize{false}, dropped{false};
 

@@ -3,6 +3,7 @@
 #include <engine_text.h>
 #include <isolated_engine.h>
 #include <loader.h>
+#include <viewer_file.h>
 
 #include <cstring>
 
@@ -679,10 +680,13 @@ var PythonProcessor::liveStatus() {
     if (path.isNotEmpty()) liveDir = File::getCurrentWorkingDirectory().getChildFile(path).getParentDirectory();
     var viewer;  // null: no viewer runs
     const File viewerFile = liveDir == File() ? File() : liveDir.getChildFile("viewer.json");
-    if (viewerFile.existsAsFile()) {
-        const var found = JSON::parse(viewerFile.loadFileAsString());
-        if (found["url"].isString() && pyproc::common::processAlive(static_cast<int64>(found["pid"])))
-            viewer = found["url"];
+    MemoryBlock content;
+    if (viewerFile.existsAsFile() && viewerFile.loadFileAsData(content)) {
+        const auto url = pyproc::common::running_viewer_url(
+            std::string(static_cast<const char*>(content.getData()), content.getSize()), [](int64_t pid) {
+            return pyproc::common::processAlive(pid);
+        });
+        if (url) viewer = String::fromUTF8(url->c_str());
     }
     live.getDynamicObject()->setProperty("viewer", viewer);
     return live;

@@ -110,12 +110,12 @@ class ViewerNotStarted(RuntimeError):
 
 def start_viewer(wait_seconds: float = VIEWER_START_SECONDS) -> str:
     """`oe-pyproc view --open` in a process of its own that outlives the caller: it opens the viewer that is
-    already running, or starts one and opens it. Returns the viewer's URL once it runs (its viewer.json names
-    a live process); raises ViewerNotStarted with its output (kept in viewer.log, as the GUI's button keeps
-    it) if it did not come up within wait_seconds."""
+    already running, or starts one and opens it. Returns the viewer's URL once it runs (live.running_viewer)
+    and serves its page; raises ViewerNotStarted with its output (kept in viewer.log, as the GUI's button
+    keeps it) if it did not come up within wait_seconds."""
     import time
 
-    from oe_pyproc.live import live_dir, running_viewer
+    from oe_pyproc.live import live_dir, running_viewer, viewer_answers
 
     log = live_dir() / "viewer.log"
     log.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -129,7 +129,7 @@ def start_viewer(wait_seconds: float = VIEWER_START_SECONDS) -> str:
     deadline = time.monotonic() + wait_seconds
     while time.monotonic() < deadline:
         url = running_viewer()
-        if url:
+        if url and viewer_answers(url):
             return url
         if process.poll() not in (None, 0):
             break

@@ -22,7 +22,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterator, List, Mapping, Optional, Tuple, Union
+from typing import Callable, Dict, Iterator, List, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
@@ -78,17 +78,23 @@ class Frame:
 
 
 def process_alive(pid: int) -> bool:
-    """Whether process `pid` runs (on Windows without os.kill, which would end it)."""
+    """Whether process `pid` runs (on Windows without os.kill, which would end it); the plugin's
+    pyproc::common::processAlive, case for case."""
     if pid == os.getpid():
         return True
+    if pid <= 0:
+        return False
     if sys.platform == "win32":
         import ctypes
 
-        handle = ctypes.windll.kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+        kernel32 = ctypes.windll.kernel32
+        handle = kernel32.OpenProcess(0x1000 | 0x100000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION | SYNCHRONIZE
         if not handle:
-            return False
-        ctypes.windll.kernel32.CloseHandle(handle)
-        return True
+            return kernel32.GetLastError() == 5  # ERROR_ACCESS_DENIED: it runs, as another user
+        try:
+            return kernel32.WaitForSingleObject(handle, 0) == 0x102  # WAIT_TIMEOUT: not ended yet
+        finally:
+            kernel32.CloseHandle(handle)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -294,22 +300,51 @@ def viewer_file() -> Path:
     return live_dir() / "viewer.json"
 
 
+LARGEST_PID = 2**31 - 1  # pids are 32-bit on every platform (a DWORD on Windows)
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def viewer_url(content: bytes, alive: Optional[Callable[[int], bool]] = None) -> Optional[str]:
+    """The URL of the viewer that viewer.json's CONTENT names, if it runs: UTF-8 JSON text of an object whose
+    "pid" is an integer from 1 to 2**31-1 for which ALIVE (default process_alive) is true, and whose "url"
+    is a string starting with http:// or https://. The plugin's rule too (cpp/common/viewer_file.cpp): both
+    run the cases of tests/data/viewer_file_cases.json."""
+    try:
+        found = json.loads(content.decode("utf-8"), parse_constant=_refuse_constant)
+        json.dumps(found, ensure_ascii=False).encode("utf-8")  # a lone surrogate escape is not text
+    except ValueError:  # UnicodeError included
+        return None
+    if not isinstance(found, dict):
+        return None
+    pid, url = found.get("pid"), found.get("url")
+    if type(pid) is not int or not isinstance(url, str) or not 1 <= pid <= LARGEST_PID:
+        return None
+    if not url.startswith(("http://", "https://")):
+        return None
+    return url if (alive or process_alive)(pid) else None
+
+
 def running_viewer() -> Optional[str]:
-    """The URL of a viewer already running on this machine (its viewer.json's process runs and the URL
-    answers), else None."""
+    """The URL of a viewer running on this machine (viewer_url of its viewer.json), else None."""
     try:
-        found = json.loads(viewer_file().read_text())
-        pid, url = int(found["pid"]), str(found["url"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    if not process_alive(pid):
-        return None
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # a proxy never knows our localhost
-    try:
-        with opener.open(url, timeout=3) as answer:
-            return url if answer.status == 200 else None
+        content = viewer_file().read_bytes()
     except OSError:
         return None
+    return viewer_url(content)
+
+
+def viewer_answers(url: str, timeout: float = 3.0) -> bool:
+    """Whether the viewer at URL serves its page: a viewer.json whose process runs may still name a pid
+    that a killed viewer left and another process got since."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # a proxy never knows our localhost
+    try:
+        with opener.open(url, timeout=timeout) as answer:
+            return answer.status == 200
+    except OSError:
+        return False
 
 
 def stop_viewer(wait_seconds: float = 10.0) -> Optional[int]:

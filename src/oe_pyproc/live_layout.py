@@ -1,5 +1,5 @@
 """The live ring's layout, read from its one table: live_layout.def, which the engine's C++ expands into its
-constants and checks its structs against, installed beside this module (cpp/engine/ in a source tree)."""
+constants and checks its structs against, installed beside this module (cpp/common/ in a source tree)."""
 from __future__ import annotations
 
 import re
@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Dict, List, Tuple
 
 _HERE = Path(__file__).resolve().parent
-TABLE_PLACES = (_HERE / "live_layout.def", _HERE.parents[1] / "cpp" / "engine" / "live_layout.def")
+TABLE_PLACES = (_HERE / "live_layout.def", _HERE.parents[1] / "cpp" / "common" / "live_layout.def")
 _ENTRY = re.compile(r"^(LIVE_[A-Z]+)\(([^)]*)\)\s*$")
 
 

@@ -364,7 +364,7 @@ def serve(bind: str = DEFAULT_BIND, port: int = DEFAULT_PORT, open_page: bool = 
     """Runs the viewer until SIGINT or SIGTERM; with open_page, opens a running viewer instead if there is one."""
     if open_page:
         url = live.running_viewer()
-        if url:
+        if url and live.viewer_answers(url):  # else a killed viewer's file: its pid may be another process's now
             say(f"a viewer is already running: {url}")
             webbrowser.open(url)
             return 0

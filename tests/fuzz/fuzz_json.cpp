@@ -9,7 +9,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     try {
-        const auto value = pyproc::host::parse_json(std::string(reinterpret_cast<const char*>(data), size), "fuzz");
+        const auto value = pyproc::common::parse_json(std::string(reinterpret_cast<const char*>(data), size), "fuzz");
         (void)value.dump();  // what parses also writes
     } catch (const std::runtime_error&) {
     }

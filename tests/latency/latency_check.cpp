@@ -1,4 +1,4 @@
-// Feeds the engine's LatencyStats (cpp/engine/latency.h) the microsecond values read from stdin, one
+// Feeds the engine's LatencyStats (cpp/common/latency.h) the microsecond values read from stdin, one
 // per line, with a budget of argv[1] us, and prints its summary as JSON: for tests/test_audio_thread.py.
 #include <cstdio>
 #include <cstdlib>
@@ -7,7 +7,7 @@
 
 int main(int argc, char** argv) {
     const double budget = argc > 1 ? std::atof(argv[1]) : 0;
-    static pyproc::engine::LatencyStats stats;
+    static pyproc::common::LatencyStats stats;
     double micros = 0;
     while (std::scanf("%lf", &micros) == 1) stats.add(micros, budget);
     const pyproc_latency summary = stats.summary();

@@ -15,10 +15,10 @@ flags=(-std=c++17 -O1 -Wall -Wextra -Wpedantic -Werror -D_WIN32_WINNT=0x0A00 -I"
     -static
 echo "MinGW-w64: loader for Windows compiled and linked: $out/loader_probe.exe"
 # The live ring's Windows branch (CreateFileMapping, MapViewOfFile).
-"$cxx" "${flags[@]}" -I"$repo/cpp/engine" -c -o "$out/live_ring.o" "$repo/cpp/engine/live_ring.cpp"
+"$cxx" "${flags[@]}" -I"$repo/cpp/common" -c -o "$out/live_ring.o" "$repo/cpp/common/live_ring.cpp"
 echo "MinGW-w64: live ring for Windows compiled: $out/live_ring.o"
 # Isolated mode: the worker program, and the client's table with the process and memory it manages.
-iso=(-I"$repo/cpp/engine" -I"$repo/cpp/common" -I"$repo/cpp/isolation")
+iso=(-I"$repo/cpp/common" -I"$repo/cpp/isolation")
 "$cxx" "${flags[@]}" "${iso[@]}" -o "$out/pyproc-worker.exe" "$repo/cpp/worker/main.cpp" \
     "$repo/cpp/isolation/shared_memory.cpp" "$repo/cpp/loader/python_home.cpp" "$repo/cpp/loader/loader.cpp" -static
 "$cxx" "${flags[@]}" "${iso[@]}" -o "$out/isolation_probe.exe" "$repo/tests/windows/isolation_probe.cpp" \

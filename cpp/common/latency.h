@@ -14,7 +14,7 @@
 
 #include "pyproc/engine_api.h"
 
-namespace pyproc::engine {
+namespace pyproc::common {
 
 class LatencyStats {
 public:
@@ -106,4 +106,4 @@ private:
     std::atomic<double> max_{0};
 };
 
-}  // namespace pyproc::engine
+}  // namespace pyproc::common

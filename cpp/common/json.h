@@ -12,7 +12,7 @@
 
 #include "json_escape.h"
 
-namespace pyproc::host {
+namespace pyproc::common {
 
 class JsonValue {
 public:
@@ -36,6 +36,8 @@ public:
     Type type() const { return type_; }
     bool is_null() const { return type_ == Type::Null; }
     bool is_number() const { return type_ == Type::Number; }
+    // A number written without a fraction or an exponent ("42", not "42.0" or "4.2e1").
+    bool is_integer() const { return type_ == Type::Number && integral_; }
     bool is_string() const { return type_ == Type::String; }
     bool is_array() const { return type_ == Type::Array; }
     bool is_object() const { return type_ == Type::Object; }
@@ -88,4 +90,4 @@ JsonValue load_json_file(const std::filesystem::path& path);
 
 using pyproc::json_escape;
 
-}  // namespace pyproc::host
+}  // namespace pyproc::common

@@ -6,7 +6,7 @@
 #include <sstream>
 #include <stdexcept>
 
-namespace pyproc::host {
+namespace pyproc::common {
 namespace {
 
 const char* type_name(JsonValue::Type type) {
@@ -405,4 +405,4 @@ JsonValue load_json_file(const std::filesystem::path& path) {
     return parse_json(contents.str(), "'" + path.string() + "'");
 }
 
-}  // namespace pyproc::host
+}  // namespace pyproc::common

@@ -89,6 +89,10 @@ class PyProcessor:
             self.outcomes["buffer"] = [attempt(self.p, call) for call in CALLS]
             self.outcomes["docs"] = [oe_pyprocessor.PythonProcessor.add_python_event.__doc__,
                                      oe_pyprocessor.PythonProcessor.add_python_spike.__doc__]
+            self.outcomes["help"] = {name: getattr(oe_pyprocessor.PythonProcessor, name).__doc__
+                                     for name in ("add_python_event", "add_python_spike", "publish", "num_channels",
+                                                  "sample_rate", "derived", "params")}
+            self.outcomes["help"]["module"] = oe_pyprocessor.__doc__
             with open(LOG, "w") as out:
                 json.dump(self.outcomes, out)
 '''
@@ -185,6 +189,18 @@ def test_signatures_and_defaults_match_the_engine(engine_outcomes):
                    if name != "self"]
         assert [p.replace('"', "'") for p in standin] == engine_params
         assert " ".join(getattr(PythonProcessor, method).__doc__.split()) in " ".join(doc.split())
+
+
+def test_every_member_says_the_same_in_help_as_the_engine(engine_outcomes):
+    """One text per member (the runtime's API_DOCS): the engine's module shows it after pybind11's signature
+    line, the stand-in as the member's own docstring."""
+    from oe_pyprocessor._runtime import API_DOCS
+
+    assert set(engine_outcomes["help"]) == set(API_DOCS)
+    for name, engine_doc in engine_outcomes["help"].items():
+        assert engine_doc.rstrip().endswith(API_DOCS[name]), (name, engine_doc)
+        if name != "module":
+            assert getattr(PythonProcessor, name).__doc__ == API_DOCS[name]
 
 
 def test_the_builtin_engine_module_wins_over_the_stand_in(pyhost):

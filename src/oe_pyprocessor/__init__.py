@@ -105,6 +105,12 @@ class SpikeOut:
     __hash__ = None  # type: ignore[assignment]  # holds an array
 
 
+def _documented(member):
+    """MEMBER with the engine's own text for it (the runtime's API_DOCS): help() says the same in both."""
+    member.__doc__ = runtime.API_DOCS[member.__name__]
+    return member
+
+
 class PythonProcessor:
     """The ``processor`` object a PyProcessor receives; this stand-in records what it is sent.
 
@@ -129,27 +135,27 @@ class PythonProcessor:
     # -- the embedded module's API ------------------------------------------------
 
     @property
+    @_documented
     def num_channels(self) -> int:
         return self._num_channels
 
     @property
+    @_documented
     def sample_rate(self) -> float:
         return self._sample_rate
 
     @property
-    def derived(self) -> DerivedChannels:
-        """The module's derived channels for the current buffer: derived['name'] or derived.name, a float32
-        array of the buffer's length to write into in process() (``run_module`` fills them)."""
+    @_documented
+    def derived(self) -> DerivedChannels:  # run_module fills them
         return self._derived
 
     @property
+    @_documented
     def params(self) -> Parameters:
-        """The module's parameters' current values: params.threshold or params['threshold']."""
         return self._params
 
+    @_documented
     def add_python_event(self, line, state, sample_offset=0) -> None:
-        """Sends a TTL event on `line` (0-255) with `state` (True = on) at `sample_offset` samples into the
-        current buffer."""
         line_number = runtime.as_integer(line, "line")
         on = runtime.as_state(state)
         offset = runtime.in_range(sample_offset, "sample_offset", 0, self._block_length - 1 if self._block_length > 0 else 0)
@@ -161,9 +167,8 @@ class PythonProcessor:
             return
         self.events.append(TtlEvent(line_number, on, offset, self._block_start + offset))
 
+    @_documented
     def add_python_spike(self, sample_number, waveform, sorted_id=0, electrode="Python Spikes") -> None:
-        """Sends a spike at `sample_number` with `waveform` (channels x samples, microvolts) and an optional
-        `sorted_id` (0-65535)."""
         sample = runtime.in_range(sample_number, "sample_number", 0, runtime.INT64_MAX)
         sorted_number = runtime.in_range(sorted_id, "sorted_id", 0, 65535)
         runtime.check_electrode(electrode)
@@ -171,10 +176,8 @@ class PythonProcessor:
         values.setflags(write=False)
         self.spikes.append(SpikeOut(sample, values, sorted_number, electrode))
 
+    @_documented
     def publish(self, name, value, x=None) -> None:
-        """Publishes `value` under `name` for the live viewer, stamped with the current buffer's first sample
-        number: a number (a strip chart), a 1-D array (a curve, with optional `x`), a 2-D array (an image) or
-        an (H, W, 3|4) uint8 picture."""
         kind, kept, xs = runtime.published_value(name, value, x)
         known = self._published_kinds.get(name)
         if known is None:

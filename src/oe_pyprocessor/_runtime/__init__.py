@@ -6,7 +6,7 @@ the stand-in (`oe_pyprocessor`, `oe_pyprocessor.testing`) imports them as `oe_py
 set of rules for both. Only the standard library is imported at load (numpy inside the functions that
 need it), since the engine runs them before it knows numpy imports.
 """
-from .calls import (INT64_MAX, NOT_ACQUIRING, as_integer, as_state, check_electrode, ignored_return_warning,  # noqa: F401
+from .calls import (API_DOCS, INT64_MAX, NOT_ACQUIRING, as_integer, as_state, check_electrode, ignored_return_warning,  # noqa: F401
                     in_range, line_outside_warning, waveform_array)
 from .common import declared_list, describe, describe_result  # noqa: F401
 from .derived import MAX_DERIVED, Derived, DerivedChannels, declared_derived, derived_json  # noqa: F401

@@ -6,6 +6,24 @@ import operator
 from .common import describe, describe_result
 
 INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
+
+# What help() says of the processor's members, in the engine's module and in the stand-in alike.
+API_DOCS = {
+    "module": "The Python Processor's link back to the Open Ephys signal chain.",
+    "add_python_event": ("Sends a TTL event on `line` (0-255) with `state` (True = on) at `sample_offset` samples into "
+                         "the current buffer."),
+    "add_python_spike": ("Sends a spike at `sample_number` with `waveform` (channels x samples, microvolts) and an "
+                         "optional `sorted_id` (0-65535)."),
+    "publish": ("Publishes `value` under `name` for the live viewer, stamped with the current buffer's first sample "
+                "number: a number (a strip chart), a 1-D array (a curve, with optional `x`), a 2-D array (an image) "
+                "or an (H, W, 3|4) uint8 picture."),
+    "derived": ("The module's derived channels (PyProcessor.derived_channels) for the current buffer: a float32 "
+                "array of the buffer's length per name, derived['name'] or derived.name; write into it in "
+                "process()."),
+    "params": "The module's parameters' current values: params.threshold or params['threshold'].",
+    "num_channels": "The number of channels in `data`.",
+    "sample_rate": "The stream's sample rate in Hz.",
+}
 NOT_ACQUIRING = ("add_python_event() while not acquiring (from __init__ or stop_acquisition): dropped, as the "
                  "published plugin dropped it")
 

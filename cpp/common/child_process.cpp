@@ -178,6 +178,7 @@ bool processAlive(long long pid) {
 
 namespace {
 
+#if !defined(__APPLE__)  // macOS closes them with POSIX_SPAWN_CLOEXEC_DEFAULT
 // The descriptors open in this process from 3 on: the child closes them all (the GUI's HTTP socket
 // must not live on in the viewer). Read before spawning; one opened meanwhile by another thread may
 // slip through.
@@ -199,6 +200,7 @@ std::vector<int> openDescriptors() {
         if (fcntl(fd, F_GETFD) != -1) found.push_back(fd);
     return found;
 }
+#endif
 
 }  // namespace
 

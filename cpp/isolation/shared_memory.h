@@ -42,10 +42,13 @@ private:
     std::string name_;
     void* data_ = nullptr;
     size_t bytes_ = 0;
-    bool named_ = false;      // POSIX: the name still exists
-    int fd_ = -1;             // POSIX: the shared memory object, for reserve()
-    void* mapping_ = nullptr;  // Windows: the file mapping's handle
-    void* events_[2] = {nullptr, nullptr};  // Windows: the doorbells
+#if defined(_WIN32)
+    void* mapping_ = nullptr;               // the file mapping's handle
+    void* events_[2] = {nullptr, nullptr};  // the doorbells
+#else
+    bool named_ = false;  // the name still exists
+    int fd_ = -1;         // the shared memory object, for reserve()
+#endif
 };
 
 }  // namespace pyproc::isolation

@@ -1,4 +1,5 @@
-"""The Python Home the plugin will use, found in the plugin's own order (DESIGN.md, "Python Home")."""
+"""The Python Home the plugin will use, found in the plugin's own order (DESIGN.md, "Python Home"): the rule of
+cpp/common/home_choice.cpp, both run against tests/data/home_choice_cases.json."""
 import os
 from typing import List, Mapping, NamedTuple, Optional
 
@@ -41,6 +42,10 @@ def _from_settings(gui: GuiFolders, notes: List[str]) -> Optional[Resolution]:
         home = read_settings(gui.settings_file).get("python_home")
     except SettingsError as error:
         notes.append(str(error))
+        return None
+    if home is not None and not isinstance(home, str):
+        notes.append("%s: python_home should be a folder's path (a string), not %s; ignored"
+                     % (gui.settings_file, type(home).__name__))
         return None
     return Resolution(home, SETTINGS_FILE, gui.settings_file, notes) if home else None
 

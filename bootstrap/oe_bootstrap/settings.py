@@ -28,6 +28,10 @@ class WriteResult(NamedTuple):
     backup: Optional[str]
 
 
+def _refuse_constant(name: str):
+    raise ValueError("%s is not JSON" % name)  # as the plugin's parser says
+
+
 def read_settings(path: str) -> Dict[str, Any]:
     """The settings as a dict; empty when the file does not exist."""
     if not os.path.exists(path):
@@ -35,7 +39,7 @@ def read_settings(path: str) -> Dict[str, Any]:
     try:
         # utf-8-sig: a file saved by Windows Notepad may start with a byte-order mark
         with open(path, encoding="utf-8-sig") as stream:
-            settings = json.load(stream)
+            settings = json.load(stream, parse_constant=_refuse_constant)
     except ValueError as error:  # JSONDecodeError and UnicodeDecodeError
         raise SettingsError("%s is not valid JSON (%s); fix it or delete it, then run setup again"
                             % (path, error)) from error

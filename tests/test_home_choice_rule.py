@@ -1,0 +1,67 @@
+"""One rule for which Python Home the plugin uses when its chain names none, in two languages: the GUI
+plugin's (cpp/common/home_choice.cpp) and the doctor's prediction (oe_bootstrap.resolve) both run every
+case of tests/data/home_choice_cases.json on real folders, and must name the same home from the same
+source."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from oe_bootstrap.conda import Discovery
+from oe_bootstrap.folders import gui_folders
+from oe_bootstrap.resolve import resolve_python_home
+from support import build_helper
+
+HERE = Path(__file__).parent
+REPO = HERE.parent
+CASES = json.loads((HERE / "data" / "home_choice_cases.json").read_text(encoding="utf-8"))["cases"]
+pytestmark = pytest.mark.skipif(platform.system() != "Linux", reason="the case table's paths are Linux paths")
+
+
+@pytest.fixture(scope="module")
+def cpp_rule(tmp_path_factory) -> Path:
+    common = REPO / "cpp" / "common"
+    return build_helper(tmp_path_factory.mktemp("home_choice") / "choose_home_check",
+                        [common / "home_choice.cpp", common / "conda_envs.cpp", common / "json.cpp",
+                         HERE / "home_choice" / "choose_home_check.cpp"],
+                        "the plugin's Python Home rule", includes=[common])
+
+
+def build(case: dict, root: Path) -> dict:
+    """The case's folders and files under ROOT; returns its environment."""
+    fill = lambda text: text.replace("{root}", str(root))  # noqa: E731
+    (root / "home").mkdir(parents=True)
+    (root / case["saved_state"]).mkdir(parents=True, exist_ok=True)
+    for env in case.get("envs", []):
+        (root / env / "conda-meta").mkdir(parents=True, exist_ok=True)
+    for folder in case.get("dirs", []):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+    for name, text in case.get("files", {}).items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(fill(text).encode("utf-8"))
+    for name, hex_bytes in case.get("bytes_hex", {}).items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(bytes.fromhex(hex_bytes))
+    return dict({"PATH": str(root / "no-such-folder")}, **case.get("environ", {}))
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case["name"] for case in CASES])
+def test_the_plugin_and_the_doctor_choose_the_same_home(cpp_rule, tmp_path, case):
+    root = tmp_path / "machine"
+    environ = build(case, root)
+    home, saved_state = str(root / "home"), str(root / case["saved_state"])
+    expected_home = case["expected"][0] and os.path.normpath(case["expected"][0].replace("{root}", str(root)))
+    python = resolve_python_home(gui_folders("Linux", environ, home, gui_dir=saved_state), environ,
+                                 Discovery("Linux", environ, home))
+    shown = subprocess.run([str(cpp_rule), saved_state], env=dict(environ, HOME=home), capture_output=True,
+                           text=True, check=True)
+    cpp_home, cpp_source, cpp_where = json.loads(shown.stdout)
+    assert [python.python_home and os.path.normpath(python.python_home), python.source] == [expected_home, case["expected"][1]]
+    assert [cpp_home and os.path.normpath(cpp_home), cpp_source] == [expected_home, case["expected"][1]]
+    if "where" in case:
+        assert python.where == cpp_where == str(root / case["where"])

@@ -38,11 +38,9 @@ constexpr auto kStopWait = 2s;      // stop_acquisition: then the worker is stop
 constexpr auto kQuitWait = 1s;      // destroy, reload of a worker that cannot go on
 constexpr auto kAnswerWait = 2s;    // set_parameter, outputs
 constexpr auto kStacksWait = 300ms; // for faulthandler to write the stacks we asked for
-// The audio thread spins this long for the answer, then sleeps. A worker on another CPU answers a
-// pass-through buffer in 40-70 us; a wake from the sleep costs from tens of microseconds to
-// milliseconds on a busy VM. 300 us (was 30): the p99 of run_block at 384 channels in the real GUI
-// fell from 0.9-1.6 ms to 0.72-0.78 ms, its p50 stayed (docs/isolation.md).
-constexpr auto kAnswerSpin = 300us;
+// The audio thread spins this long for the answer, then sleeps. 300 us was tried: over ten minutes in
+// the real GUI it made run_block's p50 worse, not its tail better (docs/isolation.md).
+constexpr auto kAnswerSpin = 30us;
 
 enum Fate : int { kAlive, kCrashed, kStuck };
 

@@ -1,5 +1,6 @@
-"""Helpers the tests share: polling for a condition, a free local port, small programs built for a test, and
-the isolated mode's worker processes of a parent."""
+"""Helpers the tests share: polling for a condition, a free local port, small programs built for a test, a
+machine's folders made from a case of a shared rule table, and the isolated mode's worker processes of a
+parent."""
 from __future__ import annotations
 
 import shutil
@@ -45,6 +46,30 @@ def build_helper(output: Path, sources: Sequence[Path], what: str, includes: Seq
     subprocess.run([compiler, *standard, "-O2", *flags, *[f"-I{folder}" for folder in includes], "-o", str(output),
                     *map(str, sources)], check=True)
     return output
+
+
+def make_machine(case: dict, root: Path) -> dict:
+    """The folders and files a rule table's CASE describes, made under ROOT (with ROOT/home for HOME):
+    "envs" (conda envs: their conda-meta), "dirs", "files" (text, {root} filled in), "bytes_hex" (bytes),
+    "executables"; returns the case's "environ" ({root} filled in) over a PATH that finds nothing."""
+    fill = lambda text: text.replace("{root}", str(root))  # noqa: E731
+    (root / "home").mkdir(parents=True)
+    for env in case.get("envs", []):
+        (root / env / "conda-meta").mkdir(parents=True, exist_ok=True)
+    for folder in case.get("dirs", []):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+    contents = {name: fill(text).encode("utf-8") for name, text in case.get("files", {}).items()}
+    contents.update({name: bytes.fromhex(data) for name, data in case.get("bytes_hex", {}).items()})
+    for name, data in contents.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(data)
+    for name in case.get("executables", []):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text("#!/bin/sh\n")
+        (root / name).chmod(0o755)
+    environ = {"PATH": str(root / "no-such-folder")}
+    environ.update({key: fill(value) for key, value in case.get("environ", {}).items()})
+    return environ
 
 
 def workers_of(parent_pid: int) -> list:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from oe_bootstrap.conda import Discovery, find_envs, read_envs_dirs
-from support import build_helper
+from support import build_helper, make_machine
 
 HERE = Path(__file__).parent
 CASES = json.loads((HERE / "data" / "conda_env_cases.json").read_text())
@@ -27,26 +27,6 @@ def cpp_rule(tmp_path_factory) -> Path:
                         "the plugin's conda rule", includes=[REPO / "cpp" / "common"])
 
 
-def build(case: dict, root: Path) -> dict:
-    """The case's folders under ROOT; returns its environment, {root} filled in."""
-    fill = lambda text: text.replace("{root}", str(root))  # noqa: E731
-    (root / "home").mkdir(parents=True)
-    for env in case.get("envs", []):
-        (root / env / "conda-meta").mkdir(parents=True, exist_ok=True)
-    for folder in case.get("dirs", []):
-        (root / folder).mkdir(parents=True, exist_ok=True)
-    for name, text in case.get("files", {}).items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_text(fill(text))
-    for name in case.get("executables", []):
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_text("#!/bin/sh\n")
-        (root / name).chmod(0o755)
-    environ = {"PATH": str(root / "no-such-folder")}
-    environ.update({key: fill(value) for key, value in case.get("environ", {}).items()})
-    return environ
-
-
 def expected(case: dict, root: Path) -> list:
     return [[name, prefix.replace("{root}", str(root)), source.replace("{root}", str(root))]
             for name, prefix, source in case["expected"]]
@@ -55,7 +35,7 @@ def expected(case: dict, root: Path) -> list:
 @pytest.mark.parametrize("case", CASES["search_cases"], ids=[case["name"] for case in CASES["search_cases"]])
 def test_both_languages_find_the_same_envs(cpp_rule, tmp_path, case):
     root = tmp_path / "machine"
-    environ = build(case, root)
+    environ = make_machine(case, root)
     python = [[env.name, os.path.normpath(env.prefix), env.source]
               for env in find_envs(Discovery("Linux", environ, str(root / "home")))]
     shown = subprocess.run([str(cpp_rule)], env=dict(environ, HOME=str(root / "home")), capture_output=True,

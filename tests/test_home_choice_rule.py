@@ -15,7 +15,7 @@ import pytest
 from oe_bootstrap.conda import Discovery
 from oe_bootstrap.folders import gui_folders
 from oe_bootstrap.resolve import resolve_python_home
-from support import build_helper
+from support import build_helper, make_machine
 
 HERE = Path(__file__).parent
 REPO = HERE.parent
@@ -32,28 +32,11 @@ def cpp_rule(tmp_path_factory) -> Path:
                         "the plugin's Python Home rule", includes=[common])
 
 
-def build(case: dict, root: Path) -> dict:
-    """The case's folders and files under ROOT; returns its environment."""
-    fill = lambda text: text.replace("{root}", str(root))  # noqa: E731
-    (root / "home").mkdir(parents=True)
-    (root / case["saved_state"]).mkdir(parents=True, exist_ok=True)
-    for env in case.get("envs", []):
-        (root / env / "conda-meta").mkdir(parents=True, exist_ok=True)
-    for folder in case.get("dirs", []):
-        (root / folder).mkdir(parents=True, exist_ok=True)
-    for name, text in case.get("files", {}).items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_bytes(fill(text).encode("utf-8"))
-    for name, hex_bytes in case.get("bytes_hex", {}).items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_bytes(bytes.fromhex(hex_bytes))
-    return dict({"PATH": str(root / "no-such-folder")}, **case.get("environ", {}))
-
-
 @pytest.mark.parametrize("case", CASES, ids=[case["name"] for case in CASES])
 def test_the_plugin_and_the_doctor_choose_the_same_home(cpp_rule, tmp_path, case):
     root = tmp_path / "machine"
-    environ = build(case, root)
+    environ = make_machine(case, root)
+    (root / case["saved_state"]).mkdir(parents=True, exist_ok=True)
     home, saved_state = str(root / "home"), str(root / case["saved_state"])
     expected_home = case["expected"][0] and os.path.normpath(case["expected"][0].replace("{root}", str(root)))
     python = resolve_python_home(gui_folders("Linux", environ, home, gui_dir=saved_state), environ,

@@ -225,6 +225,32 @@ def test_the_engine_follows_the_same_live_dir_rule(engine_live_dir_rule, case):
     assert shown.stdout.rstrip("\n") == case["expected"]
 
 
+@pytest.fixture(scope="module")
+def cpp_ring_reader(tmp_path_factory) -> Path:
+    if sys.platform == "win32":
+        pytest.skip("the check maps its ring with POSIX mmap")
+    return build_helper(tmp_path_factory.mktemp("ring_read") / "ring_read_check",
+                        [RING_SOURCES / "live_ring.cpp", Path(__file__).parent / "live" / "ring_read_check.cpp"],
+                        "the C++ ring reader", includes=[RING_SOURCES, Path(__file__).resolve().parents[1] / "cpp" / "include"])
+
+
+@pytest.mark.parametrize("capacity, frames", [(4096, 10), (4096, 1000), (4096, 5000), (65536, 100000)],
+                         ids=["all-there", "data-overwritten", "index-and-data-overwritten", "long"])
+def test_both_readers_start_at_the_oldest_intact_frame(cpp_ring_reader, tmp_path, capacity, frames):
+    """One rule for where a reader starts: the oldest frame whose slot and data are both still there, so that
+    a reader started late has lost nothing. The C++ reader (pyproc-host) and oe_pyproc.live's read the same
+    ring, written by the engine's own writer with the frames' data wrapping the data area."""
+    path = tmp_path / "ring.oepylive"
+    first, read, lost = subprocess.run([str(cpp_ring_reader), str(path), str(capacity), str(frames)],
+                                       capture_output=True, text=True, check=True).stdout.split()
+    frames_read = live.Instance(path).reader("oldest").read()
+    python = [frames_read[0].value if frames_read else -1.0, len(frames_read)]
+    assert [float(first), int(read), int(lost)] == python + [0]
+    assert python[0] + python[1] == frames  # every frame from the first intact one to the last
+    if frames > 10:
+        assert python[0] > 0  # the case reaches the overwritten frames it is about
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the engine's default live dir is checked on Linux")
 @pytest.mark.parametrize("variable", ["OE_PYPROC_LIVE_DIR", None], ids=["variable", "default"])
 def test_the_engine_and_the_client_agree_on_the_live_dir(python_home, tmp_path, monkeypatch, variable):

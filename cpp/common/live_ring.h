@@ -243,7 +243,7 @@ class Reader {
 public:
     explicit Reader(Ring ring, bool from_oldest = true) : ring_(ring) {
         const uint64_t written = ring.header().frames_written.load(std::memory_order_acquire);
-        next_ = from_oldest ? oldest(written) : written;
+        next_ = from_oldest ? oldest_intact(written) : written;
     }
     // Copies the next intact frame (header and payload) into *frame; false when there is none yet, or
     // none before frame `before` (a reader that stops at what was written when it began never chases a
@@ -271,6 +271,17 @@ public:
 private:
     uint64_t oldest(uint64_t written) const {
         return written > ring_.header().index_slots ? written - ring_.header().index_slots : 0;
+    }
+    // The oldest frame whose slot and data are both still there: a reader that starts late has lost
+    // nothing yet (oe_pyproc.live's Reader starts there too; tests/test_live.py runs both on one ring).
+    uint64_t oldest_intact(uint64_t written) const {
+        for (uint64_t sequence = oldest(written); sequence < written; ++sequence) {
+            const IndexSlot& s = ring_.slot(sequence);
+            if (s.sequence.load(std::memory_order_acquire) == sequence &&
+                ring_.header().bytes_reserved.load(std::memory_order_relaxed) - s.start <= ring_.capacity())
+                return sequence;
+        }
+        return written;
     }
     bool copy(uint64_t sequence, std::vector<uint8_t>* frame) const {
         IndexSlot& s = ring_.slot(sequence);

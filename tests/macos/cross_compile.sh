@@ -19,14 +19,22 @@ zig() { PYTHONPATH="$zig_dir" "$python" -m ziglang "$@"; }
 flags=(-std=c++17 -O0 -Wall -Wextra -Wpedantic -Werror
        -I"$repo/cpp/include" -I"$repo/cpp/common" -I"$repo/cpp/loader" -I"$repo/cpp/isolation")
 loader=("$repo/cpp/loader/python_home.cpp" "$repo/cpp/loader/loader.cpp")
-for target in aarch64-macos x86_64-macos; do
+build_for() {
+    local target=$1
     zig c++ -target "$target" "${flags[@]}" -o "$out/pyproc-worker-$target" \
         "$repo/cpp/worker/main.cpp" "$repo/cpp/isolation/shared_memory.cpp" "${loader[@]}"
     zig c++ -target "$target" "${flags[@]}" -o "$out/pyproc-host-$target" \
         "$repo"/cpp/host/*.cpp "$repo"/cpp/common/*.cpp "$repo"/cpp/isolation/*.cpp "${loader[@]}"
     for program in pyproc-worker pyproc-host; do
         head -c 4 "$out/$program-$target" | od -An -tx1 | grep -Eq 'cf fa ed fe' ||
-            { echo "macOS: $out/$program-$target is not a 64-bit Mach-O file" >&2; exit 1; }
+            { echo "macOS: $out/$program-$target is not a 64-bit Mach-O file" >&2; return 1; }
     done
     echo "macOS ($target): pyproc-host and pyproc-worker compiled and linked: $out/pyproc-host-$target, $out/pyproc-worker-$target"
-done
+}
+# Both targets at once: each is one compiler process at a time.
+build_for aarch64-macos & arm=$!
+build_for x86_64-macos & intel=$!
+status=0
+wait "$arm" || status=1
+wait "$intel" || status=1
+exit "$status"

@@ -1,7 +1,7 @@
 """One rule for which Python Home the plugin uses when its chain names none, in two languages: the GUI
 plugin's (cpp/common/home_choice.cpp) and the doctor's prediction (oe_bootstrap.resolve) both run every
 case of tests/data/home_choice_cases.json on real folders, and must name the same home from the same
-source."""
+source, and say alike when a settings file was passed over for its own fault."""
 from __future__ import annotations
 
 import json
@@ -43,8 +43,13 @@ def test_the_plugin_and_the_doctor_choose_the_same_home(cpp_rule, tmp_path, case
                                  Discovery("Linux", environ, home))
     shown = subprocess.run([str(cpp_rule), saved_state], env=dict(environ, HOME=home), capture_output=True,
                            text=True, check=True)
-    cpp_home, cpp_source, cpp_where = json.loads(shown.stdout)
+    cpp_home, cpp_source, cpp_where, cpp_problem = json.loads(shown.stdout)
     assert [python.python_home and os.path.normpath(python.python_home), python.source] == [expected_home, case["expected"][1]]
     assert [cpp_home and os.path.normpath(cpp_home), cpp_source] == [expected_home, case["expected"][1]]
+    # A settings file passed over for its own fault is named by both (the doctor's notes, the plugin's log and
+    # status), and only then.
+    assert bool(python.notes) == bool(cpp_problem) == case.get("settings_problem", False), (python.notes, cpp_problem)
+    if cpp_problem:
+        assert str(root / case["saved_state"]) in cpp_problem
     if "where" in case:
         assert python.where == cpp_where == str(root / case["where"])

@@ -40,6 +40,9 @@ def read_settings(path: str) -> Dict[str, Any]:
         # utf-8-sig: a file saved by Windows Notepad may start with a byte-order mark
         with open(path, encoding="utf-8-sig") as stream:
             settings = json.load(stream, parse_constant=_refuse_constant)
+    except OSError as error:
+        raise SettingsError("%s cannot be read (%s); fix it or delete it, then run setup again"
+                            % (path, error.strerror or error)) from error
     except ValueError as error:  # JSONDecodeError and UnicodeDecodeError
         raise SettingsError("%s is not valid JSON (%s); fix it or delete it, then run setup again"
                             % (path, error)) from error

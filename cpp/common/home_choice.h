@@ -18,19 +18,14 @@ struct HomeChoice {
     std::string path;  // empty: nothing found
     HomeSource source = HomeSource::none;
     std::string where;  // the file, variable or env list it came from
+    // Why the settings file, which exists, was passed over (malformed, unreadable, a python_home that is
+    // not a path), in words; empty when it named the home or names none. The doctor notes the same files.
+    std::string settings_problem;
 };
 
-// The GUI's configs folder: configs-api10 under the saved-state folder, or that folder itself for a GUI
-// run from a plugin-GUI/Build folder (as the GUI's CoreServices decides).
-std::filesystem::path configs_folder(const std::filesystem::path& saved_state);
-
-// The settings file written by `oe-pyproc setup`, in the configs folder.
-std::filesystem::path settings_file(const std::filesystem::path& saved_state);
-
-// The settings file's "python_home", if CONTENT (the file's bytes, a UTF-8 byte-order mark allowed) is a
-// JSON object whose "python_home" is a non-empty string.
-std::optional<std::string> python_home_in_settings(const std::string& content);
-
+// The settings file `oe-pyproc setup` writes is python-processor.json in the GUI's configs folder:
+// configs-api10 under the saved-state folder, or that folder itself for a GUI run from a
+// plugin-GUI/Build folder (as the GUI's CoreServices decides). A UTF-8 byte-order mark is allowed.
 HomeChoice choose_python_home(const std::string& saved_parameter, const std::filesystem::path& saved_state,
                               const CondaWorld& world);
 

@@ -217,6 +217,7 @@ void PythonProcessor::startPython() {
     const String saved = getParameter(pythonHomeParameter)->getValueAsString();
     const auto choice = pyproc::plugin::resolvePythonHome(saved, CoreServices::getSavedStateDirectory());
     homeSource = choice.source;
+    if (choice.settingsProblem.isNotEmpty()) LOGE("Python Processor: ", choice.settingsProblem);
     if (const auto* running = pyproc::loader::loaded_engine()) {
         api = running->api;
         homeProblem.clear();
@@ -229,7 +230,9 @@ void PythonProcessor::startPython() {
     }
     if (choice.path.isEmpty()) {
         homeProblem = "No Python Home: run `oe-pyproc setup` (it finds or creates the oe-python-plugin env), "
-                      "set OE_PYTHON_HOME, or choose the env folder in this processor's editor.";
+                      "set OE_PYTHON_HOME, or choose the env folder in this processor's editor." +
+                      (choice.settingsProblem.isEmpty() ? String() : " The settings file was passed over: " +
+                                                                         choice.settingsProblem);
         return;
     }
     const File sharedFolder = CoreServices::getSavedStateDirectory().getChildFile("shared-api10");
@@ -681,11 +684,9 @@ var PythonProcessor::liveStatus() {
     var viewer;  // null: no viewer runs
     const File viewerFile = liveDir == File() ? File() : liveDir.getChildFile("viewer.json");
     MemoryBlock content;
-    if (viewerFile.existsAsFile() && viewerFile.loadFileAsData(content)) {
+    if (viewerFile != File() && viewerFile.loadFileAsData(content)) {
         const auto url = pyproc::common::running_viewer_url(
-            std::string(static_cast<const char*>(content.getData()), content.getSize()), [](int64_t pid) {
-            return pyproc::common::processAlive(pid);
-        });
+            std::string(static_cast<const char*>(content.getData()), content.getSize()), pyproc::common::processAlive);
         if (url) viewer = String::fromUTF8(url->c_str());
     }
     live.getDynamicObject()->setProperty("viewer", viewer);

@@ -8,7 +8,8 @@ HomeChoice resolvePythonHome(const juce::String& savedParameter, const juce::Fil
     const auto choice = pyproc::common::choose_python_home(
         savedParameter.toStdString(), std::filesystem::u8path(savedStateFolder.getFullPathName().toStdString()),
         pyproc::common::CondaWorld::here());
-    return {juce::String::fromUTF8(choice.path.c_str()), juce::String::fromUTF8(choice.where.c_str())};
+    return {juce::String::fromUTF8(choice.path.c_str()), juce::String::fromUTF8(choice.where.c_str()),
+            juce::String::fromUTF8(choice.settings_problem.c_str())};
 }
 
 }  // namespace pyproc::plugin

@@ -9,6 +9,7 @@ namespace pyproc::plugin {
 struct HomeChoice {
     juce::String path;    // empty: nothing found
     juce::String source;  // where it came from, in words
+    juce::String settingsProblem;  // why the settings file was passed over, if it was
 };
 
 HomeChoice resolvePythonHome(const juce::String& savedParameter, const juce::File& savedStateFolder);

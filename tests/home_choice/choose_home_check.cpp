@@ -1,6 +1,6 @@
 // The plugin's Python Home rule (cpp/common/home_choice.h) from the command line, for
 // tests/test_home_choice_rule.py: `choose_home_check SAVED_STATE_FOLDER` prints, as JSON
-// [path or null, source, where], the home this process's environment and HOME give, with no saved parameter.
+// [path or null, source, where, why the settings file was passed over], the home this process's environment and HOME give, with no saved parameter.
 #include <iostream>
 #include <string>
 
@@ -28,5 +28,5 @@ int main(int argc, char** argv) {
                                                            pyproc::common::CondaWorld::here());
     using pyproc::common::JsonValue;
     std::cout << JsonValue(JsonValue::Array{choice.path.empty() ? JsonValue() : JsonValue(choice.path), source_name(choice.source),
-                                        choice.where}).dump() << "\n";
+                                        choice.where, choice.settings_problem}).dump() << "\n";
 }

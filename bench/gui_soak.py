@@ -68,12 +68,12 @@ def soak(gui: GuiSession, folder: Path, channels: int, minutes: float, every: fl
                 "python_added_ms": stream_latency(reading, python) - stream_latency(reading, control),
                 "record_control_added_ms": stream_latency(reading, control) - stream_latency(reading, reader),
                 "engine_p50_us": status["p50_us"], "engine_p99_us": status["p99_us"], "calls": status["calls"],
-                "late": status.get("late", 0),
+                "late": status.get("late", 0), "worker_priority": status.get("worker_priority", 0),
             })
             print(f"  {channels} ch {mode}, {rows[-1]['seconds']:6.0f} s: Python Processor adds "
                   f"{rows[-1]['python_added_ms']:.4f} ms, Record Control {rows[-1]['record_control_added_ms']:.4f} ms, "
                   f"p50 {status['p50_us']:.1f} us p99 {status['p99_us']:.1f} us, {status['calls']} calls, "
-                  f"{status.get('late', 0)} late",
+                  f"{status.get('late', 0)} late, worker priority {status.get('worker_priority', 0)}",
                   flush=True)
     finally:
         gui.put("/api/status", {"mode": "IDLE"})
@@ -118,6 +118,8 @@ def main() -> None:
     parser.add_argument("--every", type=float, default=30.0, help="seconds between readings")
     parser.add_argument("--png", type=Path, default=Path("gui_soak.png"))
     parser.add_argument("--json", type=Path, default=None, help="the readings, as JSON")
+    parser.add_argument("--realtime-jack", action="store_true",
+                        help="JACK in real-time mode: the GUI's audio thread SCHED_FIFO, as on a Linux audio setup")
     parser.add_argument("--replot", type=Path, default=None, help="draw the PNG from a --json file, without a run")
     args = parser.parse_args()
     if args.replot:
@@ -130,7 +132,7 @@ def main() -> None:
     results = []
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
-        jack = JackServer(scratch / "jackd.log")
+        jack = JackServer(scratch / "jackd.log", realtime=args.realtime_jack)
         jack.start()
         plugin = build_plugin()
         try:

@@ -93,17 +93,20 @@ def die_with_parent() -> None:
 
 
 class JackServer:
-    """`jackd` with the dummy driver (44.1 kHz, 1024 frames) under a name of its own, for one test run."""
+    """`jackd` with the dummy driver (44.1 kHz, 1024 frames) under a name of its own, for one test run.
+    REALTIME: as a Linux audio setup runs it, its clients' audio threads SCHED_FIFO (needs the right to)."""
 
-    def __init__(self, log: Path):
+    def __init__(self, log: Path, realtime: bool = False):
         self.log = log
+        self.realtime = realtime
         self.process: Optional[subprocess.Popen] = None
 
     def env(self) -> dict:
         return {"JACK_DEFAULT_SERVER": JACK_SERVER, "JACK_NO_START_SERVER": "1"}
 
     def start(self, timeout: float = 30) -> None:
-        command = ["jackd", "--name", JACK_SERVER, "--no-realtime", "-d", "dummy", "-r", "44100", "-p", "1024"]
+        command = ["jackd", "--name", JACK_SERVER, "--realtime" if self.realtime else "--no-realtime",
+                   "-d", "dummy", "-r", "44100", "-p", "1024"]
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                             env=dict(os.environ, **self.env()), preexec_fn=die_with_parent)

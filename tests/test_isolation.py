@@ -196,3 +196,83 @@ def test_a_block_longer_than_the_workers_memory_is_refused_up_front(tmp_path):
                                 input_source="synthetic:channels=4,rate=30000,seconds=1,block=9000",
                                 extra=["--isolated", "--block", "9000"]), echo=lambda line: None)
     assert run.returncode == 2 and "--isolated takes blocks of at most 8192 samples" in run.reason
+
+
+def can_run_realtime() -> bool:
+    try:
+        probe = subprocess.run(["true"], preexec_fn=lambda: os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(20)))
+    except (AttributeError, PermissionError, subprocess.SubprocessError):
+        return False
+    return probe.returncode == 0
+
+
+@pytest.mark.skipif(sys.platform != "linux" or not can_run_realtime(),
+                    reason="needs Linux and the right to real-time priority (root or an rtprio limit)")
+def test_the_worker_runs_at_the_audio_priority_until_it_is_late(tmp_path):
+    """A host whose threads are SCHED_FIFO 20, as a GUI under a real-time JACK: the module loads at the
+    normal priority, runs at 19 while acquiring (below the audio thread, whose wake must preempt the
+    worker's spin), its own threads at the normal one; one late buffer puts it back to normal."""
+    seen = tmp_path / "seen.json"
+    script = tmp_path / "reports_priority.py"
+    script.write_text(f'''
+import json, os, threading, time
+
+def policy():
+    return [os.sched_getscheduler(0), os.sched_getparam(0).sched_priority]
+
+class PyProcessor:
+    def __init__(self, processor, num_channels, sample_rate):
+        self.buffers = 0
+        self.seen = {{"loading": policy()}}
+
+    def process(self, data):
+        self.buffers += 1
+        if self.buffers == 10:
+            self.seen["acquiring"] = policy()
+            thread = threading.Thread(target=lambda: self.seen.__setitem__("its_thread", policy()))
+            thread.start()
+            thread.join()
+        if self.buffers == 20:
+            time.sleep(0.4)
+        if self.buffers == 40:
+            self.seen["after_late"] = policy()
+            with open({str(seen)!r}, "w") as out:
+                json.dump(self.seen, out)
+''')
+    command = host_command([str(script)], current_python_home(), input_source=source(3), output=None,
+                           extra=["--isolated", "--realtime", "--deadline-ms", "100", "--timeout", "60"])
+    done = subprocess.run(command, capture_output=True, text=True, timeout=90,
+                          preexec_fn=lambda: os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(20)))
+    assert done.returncode == 0, done.stderr
+    instance = json.loads(done.stdout)["instances"][0]
+    assert instance["late"] > 0 and instance["worker_priority"] == 0, instance
+    assert json.loads(seen.read_text()) == {
+        "loading": [os.SCHED_OTHER, 0],
+        "acquiring": [os.SCHED_FIFO | os.SCHED_RESET_ON_FORK, 19],
+        "its_thread": [os.SCHED_OTHER, 0],
+        "after_late": [os.SCHED_OTHER, 0],
+    }
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the audio priority is followed on Linux only")
+def test_the_worker_keeps_the_normal_priority_under_a_normal_host(tmp_path):
+    seen = tmp_path / "seen.json"
+    script = tmp_path / "reports_priority.py"
+    script.write_text(f'''
+import json, os
+
+class PyProcessor:
+    def __init__(self, processor, num_channels, sample_rate):
+        self.buffers = 0
+
+    def process(self, data):
+        self.buffers += 1
+        if self.buffers == 10:
+            with open({str(seen)!r}, "w") as out:
+                json.dump([os.sched_getscheduler(0), os.sched_getparam(0).sched_priority], out)
+''')
+    run = run_host(host_command([str(script)], current_python_home(), input_source=source(1), output=None,
+                                extra=["--isolated"]), echo=lambda line: None)
+    assert run.returncode == 0, run.stderr
+    assert run.summary["instances"][0]["worker_priority"] == 0
+    assert json.loads(seen.read_text()) == [os.SCHED_OTHER, 0]

@@ -88,6 +88,7 @@ JsonValue instance_json(const Chain& chain, const Node& node) {
     instance.set("calls", latency.calls);
     instance.set("overruns", latency.overruns);
     instance.set("late", latency.late);
+    instance.set("worker_priority", latency.worker_priority);
     instance.set("latency_us", latency_json(latency));
     instance.set("events_out", node.events_out);
     instance.set("spikes_out", node.spikes_out);

@@ -14,6 +14,7 @@
 #include <child_process.h>
 #include "latency.h"
 
+#include "realtime.h"
 #include "shared_layout.h"
 #include "shared_memory.h"
 
@@ -118,6 +119,8 @@ struct Isolated {
     std::atomic<double> deadline_us{0}, stuck_after_s{kDefaultStuckAfterSeconds};
     common::LatencyStats latency;
     std::atomic<uint64_t> late{0};
+    uint64_t late_seen = 0;             // the monitor's
+    std::atomic<int32_t> priority{0};   // the worker's, as the monitor last saw it (realtime.h)
     std::atomic<bool> oversize{false}, dropped{false};
 
     std::thread monitor;
@@ -266,6 +269,7 @@ void start_worker(Isolated& x) {
         x.shared->max_channels = max_channels;
         x.shared->max_samples = max_samples;
         x.shared->worker_cpu = -1;
+        x.shared->worker_priority = 0;
         static std::atomic<unsigned> counter{0};
 #if defined(_WIN32)
         const unsigned long self = GetCurrentProcessId();
@@ -336,6 +340,18 @@ void stop_worker(Isolated& x, bool ask_first) {
 }
 
 // The monitor's look, every 20 ms: a worker that ended, a request that does not come back.
+// A worker at the audio priority that missed a deadline goes back to the normal one within 20 ms: a
+// module stuck in a loop must not keep a CPU from the rest of the machine. It takes the audio priority
+// again at the next start of acquisition.
+void demote_if_late(Isolated& x) {
+    const uint64_t late = x.late.load(std::memory_order_relaxed);
+    if (late != x.late_seen && x.shared->worker_priority.load(std::memory_order_relaxed) > 0 &&
+        run_normally(x.process.pid))
+        x.shared->worker_priority.store(0, std::memory_order_relaxed);
+    x.late_seen = late;
+    x.priority.store(x.shared->worker_priority.load(std::memory_order_relaxed), std::memory_order_relaxed);
+}
+
 void check_worker(Isolated& x) {
     std::lock_guard<std::mutex> lock(x.lifecycle);
     if (!x.running) return;
@@ -348,6 +364,7 @@ void check_worker(Isolated& x) {
         }
     }
     if (x.fate == kCrashed) return;
+    demote_if_late(x);
     if (x.loading && idle(x.shared->control.slot)) x.loading = false;
     const double limit = x.stuck_after_s.load();
     const int64_t now = now_ns();
@@ -708,7 +725,9 @@ void latency(const pyproc_instance* instance, pyproc_latency* out) {
     if (!out) return;
     const Isolated* x = as_isolated(instance);
     *out = x ? x->latency.summary() : pyproc_latency{};
-    if (x) out->late = x->late.load(std::memory_order_relaxed);
+    if (!x) return;
+    out->late = x->late.load(std::memory_order_relaxed);
+    out->worker_priority = x->priority.load(std::memory_order_relaxed);
 }
 
 size_t parameters(pyproc_instance* instance, char* out, size_t len) {

@@ -17,7 +17,7 @@
 namespace pyproc::isolation {
 
 inline constexpr uint32_t kMagic = 0x57505950;  // "PYPW"
-inline constexpr uint32_t kLayoutVersion = 2;
+inline constexpr uint32_t kLayoutVersion = 3;
 inline constexpr size_t kNameBytes = 64;        // a TTL channel's or electrode's name, cut at 63 bytes
 inline constexpr size_t kCallTextBytes = 4096;  // a recording folder, the host's fields
 inline constexpr size_t kMaxQueuedCalls = 16;
@@ -142,6 +142,7 @@ struct SharedHeader {
     std::atomic<uint32_t> wake;             // bumped by every post: the worker sleeps on it
     std::atomic<uint32_t> worker_sleeping;  // nonzero: a post must wake the worker
     std::atomic<int32_t> worker_cpu;        // where the worker spins (-1: unknown): the client does not spin there
+    std::atomic<int32_t> worker_priority;   // the worker's SCHED_FIFO priority, 0: normal (realtime.h)
     // The host's fields for the live ring (set_host_fields), whenever they change: a seqlock (odd while
     // written); the worker applies them at create and as soon as they change.
     std::atomic<uint32_t> host_fields_version;

@@ -600,6 +600,7 @@ void PythonProcessor::refreshStatus() {
         next.calls = latency.calls;
         next.overruns = latency.overruns;
         next.late = latency.late;
+        next.workerPriority = latency.worker_priority;
     }
     const DataStream* stream = builtStreamId ? getDataStream(builtStreamId) : nullptr;
     next.bufferUs = liveBufferUs;
@@ -792,6 +793,7 @@ String PythonProcessor::statusJson() const {
     object->setProperty("overruns", (int64) now.overruns);
     object->setProperty("mode", now.isolated ? "isolated" : "in-process");
     object->setProperty("late", (int64) now.late);
+    object->setProperty("worker_priority", now.workerPriority);
     object->setProperty("deadline_us", now.deadlineUs);
     object->setProperty("live", now.live);
     return JSON::toString(var(object), true);

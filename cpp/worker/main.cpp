@@ -14,6 +14,7 @@
 #include <engine_text.h>
 #include <loader.h>
 
+#include "realtime.h"
 #include "shared_layout.h"
 #include "shared_memory.h"
 
@@ -83,7 +84,7 @@ void copy_text(char* out, size_t capacity, const std::string& text) {
 
 class Worker {
 public:
-    Worker(SharedMemory& memory, SharedHeader& shared) : memory_(memory), shared_(shared) {
+    Worker(SharedMemory& memory, SharedHeader& shared, long parent) : memory_(memory), shared_(shared), parent_(parent) {
         channels_.resize(static_cast<size_t>(shared.max_channels));
         derived_.resize(static_cast<size_t>(kMaxDerived));
         events_.reserve(kEventCapacity);
@@ -183,8 +184,14 @@ private:
         for (uint32_t i = 0; i < queue.count && i < kMaxQueuedCalls; ++i) {
             const QueuedCall& call = queue.calls[i];
             switch (call.kind) {
-                case CallKind::start_acquisition: api_->start_acquisition(instance_); break;
-                case CallKind::stop_acquisition: api_->stop_acquisition(instance_); break;
+                case CallKind::start_acquisition:
+                    api_->start_acquisition(instance_);
+                    priority_wanted_ = kAudioPriority;
+                    break;
+                case CallKind::stop_acquisition:
+                    api_->stop_acquisition(instance_);
+                    priority_wanted_ = kNormalPriority;
+                    break;
                 case CallKind::start_recording: api_->start_recording(instance_, call.text); break;
                 case CallKind::stop_recording: api_->stop_recording(instance_); break;
                 case CallKind::set_parameter: {
@@ -230,7 +237,17 @@ private:
         append(block.out, out);
         block.sample_slot = free_slot();
         answer_block();
+        follow_priority();
         publish_if_changed();
+    }
+
+    // While acquiring, the module runs at the GUI's audio priority (realtime.h); between acquisitions
+    // (loading, Reload, parameters) at the normal one. Changed after an answer, off the buffer's path.
+    void follow_priority() {
+        if (priority_wanted_ == kUnchanged) return;
+        const int audio = priority_wanted_ == kAudioPriority ? highest_realtime_priority(parent_) : 0;
+        priority_wanted_ = kUnchanged;
+        shared_.worker_priority.store(follow_audio_priority(audio), std::memory_order_relaxed);
     }
 
     void serve_control() {
@@ -267,6 +284,7 @@ private:
         }
         publish();
         answer(control.slot);
+        follow_priority();
     }
 
     // The client's stream: its channel names come NUL-terminated, as many as fit.
@@ -375,8 +393,12 @@ private:
         status.sequence.fetch_add(1, std::memory_order_release);
     }
 
+    enum PriorityWanted { kUnchanged, kAudioPriority, kNormalPriority };
+
     SharedMemory& memory_;
     SharedHeader& shared_;
+    const long parent_;
+    PriorityWanted priority_wanted_ = kUnchanged;
     const pyproc_engine_api* api_ = nullptr;
     pyproc_instance* instance_ = nullptr;
     std::string start_problem_;
@@ -403,6 +425,7 @@ int main(int argc, char** argv) {
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);  // timed sleeps end on time: the rhythm's spin starts when planned
 #endif
     leave_with_parent(arguments.parent);
+    follow_audio_priority(0);  // loading runs at the normal priority, whatever the thread that started us had
     std::unique_ptr<SharedMemory> memory;
     try {
         memory = SharedMemory::open(arguments.memory_name, arguments.memory_bytes);
@@ -416,7 +439,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "pyproc-worker: the shared memory is of another layout (a mismatched install?)\n");
         return 2;
     }
-    Worker worker(*memory, shared);
+    Worker worker(*memory, shared, arguments.parent);
     try {
         const auto& engine = loader::load_engine(std::filesystem::u8path(arguments.python_home), {std::filesystem::u8path(arguments.engine_dir)});
         char problem[1024] = {0};

@@ -22,7 +22,7 @@ loader=("$repo/cpp/loader/python_home.cpp" "$repo/cpp/loader/loader.cpp")
 build_for() {
     local target=$1
     zig c++ -target "$target" "${flags[@]}" -o "$out/pyproc-worker-$target" \
-        "$repo/cpp/worker/main.cpp" "$repo/cpp/isolation/shared_memory.cpp" "${loader[@]}"
+        "$repo/cpp/worker/main.cpp" "$repo/cpp/isolation/shared_memory.cpp" "$repo/cpp/isolation/realtime.cpp" "${loader[@]}"
     zig c++ -target "$target" "${flags[@]}" -o "$out/pyproc-host-$target" \
         "$repo"/cpp/host/*.cpp "$repo"/cpp/common/*.cpp "$repo"/cpp/isolation/*.cpp "${loader[@]}"
     for program in pyproc-worker pyproc-host; do

@@ -20,8 +20,9 @@ echo "MinGW-w64: live ring for Windows compiled: $out/live_ring.o"
 # Isolated mode: the worker program, and the client's table with the process and memory it manages.
 iso=(-I"$repo/cpp/common" -I"$repo/cpp/isolation")
 "$cxx" "${flags[@]}" "${iso[@]}" -o "$out/pyproc-worker.exe" "$repo/cpp/worker/main.cpp" \
-    "$repo/cpp/isolation/shared_memory.cpp" "$repo/cpp/loader/python_home.cpp" "$repo/cpp/loader/loader.cpp" -static
+    "$repo/cpp/isolation/shared_memory.cpp" "$repo/cpp/isolation/realtime.cpp" "$repo/cpp/loader/python_home.cpp" "$repo/cpp/loader/loader.cpp" -static
 "$cxx" "${flags[@]}" "${iso[@]}" -o "$out/isolation_probe.exe" "$repo/tests/windows/isolation_probe.cpp" \
-    "$repo/cpp/isolation/isolated_engine.cpp" "$repo/cpp/isolation/shared_memory.cpp" "$repo/cpp/common/child_process.cpp" \
+    "$repo/cpp/isolation/isolated_engine.cpp" "$repo/cpp/isolation/shared_memory.cpp" "$repo/cpp/isolation/realtime.cpp" \
+    "$repo/cpp/common/child_process.cpp" \
     "$repo/cpp/loader/python_home.cpp" "$repo/cpp/loader/loader.cpp" -static
 echo "MinGW-w64: isolated mode for Windows compiled and linked: $out/pyproc-worker.exe, $out/isolation_probe.exe"

@@ -18,7 +18,7 @@
 extern "C" {
 #endif
 
-#define PYPROC_ENGINE_ABI_VERSION 6u
+#define PYPROC_ENGINE_ABI_VERSION 7u
 #define PYPROC_ENGINE_ENTRY "pyproc_engine_entry"
 
 #if defined(_WIN32)
@@ -116,6 +116,7 @@ typedef struct {
     double p50_us;
     double p99_us;
     double max_us;
+    int32_t worker_priority; /* isolated: the SCHED_FIFO priority the module runs at while acquiring, 0: normal */
 } pyproc_latency;
 
 typedef struct {

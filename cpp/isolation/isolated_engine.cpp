@@ -42,6 +42,8 @@ constexpr auto kStacksWait = 300ms; // for faulthandler to write the stacks we a
 // The audio thread spins this long for the answer, then sleeps. 300 us was tried: over ten minutes in
 // the real GUI it made run_block's p50 worse, not its tail better (docs/isolation.md).
 constexpr auto kAnswerSpin = 30us;
+// A worker at the audio priority on one request this long goes back to the normal one (demote_if_stuck).
+constexpr std::chrono::duration<double> kDemoteAfter = 100ms;
 
 enum Fate : int { kAlive, kCrashed, kStuck };
 
@@ -119,7 +121,6 @@ struct Isolated {
     std::atomic<double> deadline_us{0}, stuck_after_s{kDefaultStuckAfterSeconds};
     common::LatencyStats latency;
     std::atomic<uint64_t> late{0};
-    uint64_t late_seen = 0;             // the monitor's
     std::atomic<int32_t> priority{0};   // the worker's, as the monitor last saw it (realtime.h)
     std::atomic<bool> oversize{false}, dropped{false};
 
@@ -340,15 +341,14 @@ void stop_worker(Isolated& x, bool ask_first) {
 }
 
 // The monitor's look, every 20 ms: a worker that ended, a request that does not come back.
-// A worker at the audio priority that missed a deadline goes back to the normal one within 20 ms: a
-// module stuck in a loop must not keep a CPU from the rest of the machine. It takes the audio priority
-// again at the next start of acquisition.
-void demote_if_late(Isolated& x) {
-    const uint64_t late = x.late.load(std::memory_order_relaxed);
-    if (late != x.late_seen && x.shared->worker_priority.load(std::memory_order_relaxed) > 0 &&
+// A worker at the audio priority that has been on one request for kDemoteAfter goes back to the normal
+// priority: a module stuck in a loop must not keep a CPU from the rest of the machine. A buffer late
+// now and then (the first of an acquisition, a collection) keeps it. It takes the audio priority again
+// at the next start of acquisition.
+void demote_if_stuck(Isolated& x, double waited_s) {
+    if (waited_s > kDemoteAfter.count() && x.shared->worker_priority.load(std::memory_order_relaxed) > 0 &&
         run_normally(x.process.pid))
         x.shared->worker_priority.store(0, std::memory_order_relaxed);
-    x.late_seen = late;
     x.priority.store(x.shared->worker_priority.load(std::memory_order_relaxed), std::memory_order_relaxed);
 }
 
@@ -364,7 +364,6 @@ void check_worker(Isolated& x) {
         }
     }
     if (x.fate == kCrashed) return;
-    demote_if_late(x);
     if (x.loading && idle(x.shared->control.slot)) x.loading = false;
     const double limit = x.stuck_after_s.load();
     const int64_t now = now_ns();
@@ -373,6 +372,7 @@ void check_worker(Isolated& x) {
     };
     const double waited = std::max(late_for(x.shared->block.slot, x.block_posted_at),
                                    late_for(x.shared->control.slot, x.control_posted_at));
+    demote_if_stuck(x, waited);
     if (waited <= limit) {
         if (x.fate == kStuck) {  // it came back
             x.fate = kAlive;

@@ -111,7 +111,9 @@ void PythonProcessorEditor::timerCallback() {
                            status.p99Us > status.bufferUs && status.calls > 0 ? Colours::red : Colours::black);
     lateLabel.setText(status.isolated ? "late: " + String(status.late) : String(), dontSendNotification);
     lateLabel.setTooltip("Buffers that passed through untouched: the module was late (deadline " +
-                         String(status.deadlineUs / 1000.0, 2) + " ms), loading, stuck or gone");
+                         String(status.deadlineUs / 1000.0, 2) + " ms), loading, stuck or gone. The module runs at " +
+                         (status.workerPriority > 0 ? "real-time priority " + String(status.workerPriority)
+                                                    : String("the normal priority")));
     lateLabel.setColour(Label::textColourId, status.late > 0 ? Colours::darkred : Colours::black);
     liveViewButton.setEnabled(status.viewerUnavailable.isEmpty());
     const String viewer = status.live["viewer"].toString();

@@ -340,7 +340,6 @@ void stop_worker(Isolated& x, bool ask_first) {
     x.memory.reset();
 }
 
-// The monitor's look, every 20 ms: a worker that ended, a request that does not come back.
 // A worker at the audio priority that has been on one request for kDemoteAfter goes back to the normal
 // priority: a module stuck in a loop must not keep a CPU from the rest of the machine. A buffer late
 // now and then (the first of an acquisition, a collection) keeps it. It takes the audio priority again
@@ -352,6 +351,7 @@ void demote_if_stuck(Isolated& x, double waited_s) {
     x.priority.store(x.shared->worker_priority.load(std::memory_order_relaxed), std::memory_order_relaxed);
 }
 
+// The monitor's look, every 20 ms: a worker that ended, a request that does not come back.
 void check_worker(Isolated& x) {
     std::lock_guard<std::mutex> lock(x.lifecycle);
     if (!x.running) return;

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -276,3 +277,22 @@ class PyProcessor:
     assert run.returncode == 0, run.stderr
     assert run.summary["instances"][0]["worker_priority"] == 0
     assert json.loads(seen.read_text()) == [os.SCHED_OTHER, 0]
+
+
+@pytest.mark.skipif(sys.platform != "linux" or not can_run_realtime() or not shutil.which("setpriv"),
+                    reason="needs Linux, the right to real-time priority and setpriv (util-linux)")
+def test_a_refused_audio_priority_is_reported(tmp_path):
+    """A host at SCHED_FIFO 20 whose user may not take real-time priority (setpriv drops CAP_SYS_NICE, and
+    the rtprio limit is 0): the worker stays at the normal priority and says it was refused (-1)."""
+    import resource  # POSIX only
+    script = tmp_path / "passes.py"
+    script.write_text("class PyProcessor:\n    def __init__(self, processor, num_channels, sample_rate):\n"
+                      "        pass\n\n    def process(self, data):\n        pass\n")
+    command = host_command([str(script)], current_python_home(), input_source=source(1), output=None,
+                           extra=["--isolated", "--realtime"])
+    done = subprocess.run(["setpriv", "--bounding-set", "-sys_nice", "--inh-caps", "-sys_nice", *command],
+                          capture_output=True, text=True, timeout=90,
+                          preexec_fn=lambda: (os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(20)),
+                                              resource.setrlimit(resource.RLIMIT_RTPRIO, (0, 0))))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["instances"][0]["worker_priority"] == -1

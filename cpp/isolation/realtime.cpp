@@ -54,7 +54,7 @@ int follow_audio_priority(int audio_priority) {
     }
     sched_param param{};
     param.sched_priority = audio_priority - 1;
-    return sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &param) == 0 ? param.sched_priority : 0;
+    return sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &param) == 0 ? param.sched_priority : -1;
 }
 
 bool run_normally(long long tid) {

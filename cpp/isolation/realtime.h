@@ -12,7 +12,8 @@ int highest_realtime_priority(long long pid);
 
 // This thread to SCHED_FIFO one below AUDIO_PRIORITY (so that the audio thread, waking on our CPU,
 // preempts our spin), the threads it starts at the normal priority (SCHED_RESET_ON_FORK): the
-// priority it got, 0 when AUDIO_PRIORITY < 2 or the system refused (no rtprio limit).
+// priority it got; 0 when AUDIO_PRIORITY < 2 (the normal priority, as asked); -1 when the system
+// refused (no rtprio limit for this user): it stays at the normal priority.
 int follow_audio_priority(int audio_priority);
 
 // Thread TID (a worker's main thread: its pid) back to the normal scheduler; false if refused.

@@ -142,7 +142,7 @@ struct SharedHeader {
     std::atomic<uint32_t> wake;             // bumped by every post: the worker sleeps on it
     std::atomic<uint32_t> worker_sleeping;  // nonzero: a post must wake the worker
     std::atomic<int32_t> worker_cpu;        // where the worker spins (-1: unknown): the client does not spin there
-    std::atomic<int32_t> worker_priority;   // the worker's SCHED_FIFO priority, 0: normal (realtime.h)
+    std::atomic<int32_t> worker_priority;   // the worker's SCHED_FIFO priority, 0: normal, -1: refused (realtime.h)
     // The host's fields for the live ring (set_host_fields), whenever they change: a seqlock (odd while
     // written); the worker applies them at create and as soon as they change.
     std::atomic<uint32_t> host_fields_version;

@@ -33,7 +33,7 @@ public:
         uint64 calls = 0, overruns = 0;
         bool isolated = true;   // the module runs in a worker process of its own
         uint64 late = 0;        // isolated: buffers that passed through untouched (late, loading or gone)
-        int workerPriority = 0; // isolated: the worker's SCHED_FIFO priority while acquiring, 0: normal
+        int workerPriority = 0; // isolated: the worker's SCHED_FIFO priority while acquiring, 0: normal, -1: refused
         double deadlineUs = 0;  // isolated: how long a buffer waits for the module
         // The engine's live_status ({"path", "error", "names"}) and "viewer": the running viewer's
         // URL from viewer.json beside the ring file, or null.

@@ -18,6 +18,14 @@ Colour stageColour(PythonProcessor::Stage stage) {
     }
 }
 
+String workerPriorityText(int priority) {
+    if (priority > 0) return "real-time priority " + String(priority);
+    if (priority < 0)
+        return "the normal priority: the system refused the GUI audio thread's real-time one (give this user an "
+               "rtprio limit, e.g. the audio group in /etc/security/limits.d)";
+    return "the normal priority";
+}
+
 }  // namespace
 
 PythonProcessorEditor::PythonProcessorEditor(PythonProcessor* processor)
@@ -112,8 +120,7 @@ void PythonProcessorEditor::timerCallback() {
     lateLabel.setText(status.isolated ? "late: " + String(status.late) : String(), dontSendNotification);
     lateLabel.setTooltip("Buffers that passed through untouched: the module was late (deadline " +
                          String(status.deadlineUs / 1000.0, 2) + " ms), loading, stuck or gone. The module runs at " +
-                         (status.workerPriority > 0 ? "real-time priority " + String(status.workerPriority)
-                                                    : String("the normal priority")));
+                         workerPriorityText(status.workerPriority));
     lateLabel.setColour(Label::textColourId, status.late > 0 ? Colours::darkred : Colours::black);
     liveViewButton.setEnabled(status.viewerUnavailable.isEmpty());
     const String viewer = status.live["viewer"].toString();

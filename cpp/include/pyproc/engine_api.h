@@ -116,7 +116,8 @@ typedef struct {
     double p50_us;
     double p99_us;
     double max_us;
-    int32_t worker_priority; /* isolated: the SCHED_FIFO priority the module runs at while acquiring, 0: normal */
+    int32_t worker_priority; /* isolated: the SCHED_FIFO priority the module runs at while acquiring; 0: the normal
+                                priority; -1: the normal one, the system having refused the audio thread's */
 } pyproc_latency;
 
 typedef struct {
